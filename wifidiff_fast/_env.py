@@ -1,0 +1,46 @@
+"""Every ``WIFIDIFF_*`` environment variable is read here and nowhere else.
+
+Reading them through functions (not module constants) lets tests and long-lived services change
+the environment after import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_BACKENDS = ("auto", "reference", "cpp", "cuda", "triton")
+
+
+def backend() -> str | None:
+    """``WIFIDIFF_BACKEND``: force one op backend (``reference``, ``cpp``, ``cuda``, ``triton``)."""
+    value = os.environ.get("WIFIDIFF_BACKEND", "").strip().lower()
+    if not value:
+        return None
+    if value not in _BACKENDS:
+        raise ValueError(f"WIFIDIFF_BACKEND={value!r} is not one of {', '.join(_BACKENDS)}")
+    return value
+
+
+def native_disabled() -> bool:
+    """``WIFIDIFF_DISABLE_NATIVE=1``: never build or load the C++/CUDA extension."""
+    return os.environ.get("WIFIDIFF_DISABLE_NATIVE", "").strip() not in ("", "0", "false", "False")
+
+
+def data_dir() -> Path:
+    """``WIFIDIFF_DATA_DIR``: where the third-party development data lives.
+
+    Default: ``../shared/data`` next to the repository checkout (the development layout).
+    """
+    value = os.environ.get("WIFIDIFF_DATA_DIR")
+    if value:
+        return Path(value).expanduser()
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    """``WIFIDIFF_CACHE_DIR``: build cache for the JIT-compiled extension and exported networks."""
+    value = os.environ.get("WIFIDIFF_CACHE_DIR")
+    if value:
+        return Path(value).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wifidiff_fast"

@@ -1,0 +1,44 @@
+"""Reference DDIM update (the specification of the fused ``ddim_step`` op).
+
+Numbered as in diffusers' ``DDIMScheduler.step`` and the DDIM paper (Song et al. 2021, eq. 12),
+so this, the C++ and the Triton kernel read side by side.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor | int,
+                  noise: torch.Tensor | None = None, clip_sample: bool = True,
+                  clip_range: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One DDIM update x_t → x_prev for a whole batch ``[N, C, H, W]``.
+
+    Args:
+        x_t: current noisy sample.
+        eps: ε_θ(x_t, t, cond), same shape.
+        table: ``[S, 5]`` from :func:`wifidiff_fast.sampling.schedules.ddim_table`.
+        step: row index into ``table`` (int or 0-dim integer tensor; a tensor keeps it on device).
+        noise: standard normal noise, used when σ_t > 0 (η > 0); ``None`` means zero noise.
+        clip_sample: clamp x0_pred to ``[-clip_range, clip_range]`` (diffusers ``clip_sample``).
+
+    Returns:
+        ``(x_prev, x0_pred)``, both shaped like ``x_t`` and in its dtype.
+    """
+    coef = table.index_select(0, torch.as_tensor(step, device=table.device).reshape(1).long())[0]
+    coef = coef.to(torch.float64 if x_t.dtype == torch.float64 else torch.float32)
+    sqrt_ab_t, sqrt_1m_ab_t, sqrt_ab_prev, dir_coef, sigma_t = coef.unbind(0)
+    x = x_t.to(coef.dtype)
+    e = eps.to(coef.dtype)
+    # 1. predicted x0 ("predicted original sample", eq. 12 first term)
+    x0_pred = (x - sqrt_1m_ab_t * e) / sqrt_ab_t
+    # 2. optional clipping of x0 (eps is NOT recomputed: diffusers' use_clipped_model_output=False)
+    if clip_sample:
+        x0_pred = x0_pred.clamp(-clip_range, clip_range)
+    # 3. direction pointing to x_t (eq. 12 second term)
+    direction = dir_coef * e
+    # 4. x_{t-1} without noise, 5. plus σ_t·z when η > 0
+    x_prev = sqrt_ab_prev * x0_pred + direction
+    if noise is not None:
+        x_prev = x_prev + sigma_t * noise.to(coef.dtype)
+    return x_prev.to(x_t.dtype), x0_pred.to(x_t.dtype)
