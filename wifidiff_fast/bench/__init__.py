@@ -1,1 +1,1 @@
-"""bench"""
+"""Benchmarks: ``python -m wifidiff_fast.bench ops`` (fused ops) and ``pipeline`` (end to end)."""

@@ -24,7 +24,7 @@ class SchedulerConfig:
     beta_end: float = 0.02
     beta_schedule: str = "linear"
     timestep_spacing: str = "leading"
-    prediction_type: str = "epsilon"
+    prediction_type: str = "sample"  # see wifidiff_fast.models.denoiser for why not "epsilon"
     clip_sample: bool = True
     clip_sample_range: float = 1.0
 

@@ -1,0 +1,105 @@
+// ddim_step: operator (checks, allocation, dispatch) and CPU body (at::parallel_for).
+#include "ddim_step.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty_like.h>
+
+#include <limits>
+#include <optional>
+#include <tuple>
+
+#include "checks.h"
+
+namespace wifidiff {
+
+void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const at::TensorBase& table,
+                   int64_t step_value, const at::TensorBase* noise, bool clip_sample,
+                   double clip_range, const at::TensorBase& x_prev, const at::TensorBase& x0_pred) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cpu", [&] {
+    using acc = acc_t<scalar_t>;
+    const acc* row = table.const_data_ptr<acc>() + step_value * 5;
+    const DdimCoef<acc> c{row[0], row[1], row[2], row[3], row[4]};
+    const scalar_t* x = x_t.const_data_ptr<scalar_t>();
+    const scalar_t* e = eps.const_data_ptr<scalar_t>();
+    const scalar_t* z = noise ? noise->const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* xp = x_prev.mutable_data_ptr<scalar_t>();
+    scalar_t* x0 = x0_pred.mutable_data_ptr<scalar_t>();
+    const acc r = static_cast<acc>(clip_range);
+    at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+      if (z) {
+        for (int64_t i = begin; i < end; ++i) {
+          acc a, b;
+          ddim_update<acc>(acc(x[i]), acc(e[i]), acc(z[i]), c, clip_sample, r, a, b);
+          xp[i] = scalar_t(a);
+          x0[i] = scalar_t(b);
+        }
+      } else {
+        for (int64_t i = begin; i < end; ++i) {
+          acc a, b;
+          ddim_update<acc>(acc(x[i]), acc(e[i]), acc(0), c, clip_sample, r, a, b);
+          xp[i] = scalar_t(a);
+          x0[i] = scalar_t(b);
+        }
+      }
+    });
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Tensor& eps,
+                                             const at::Tensor& table, const at::Tensor& step,
+                                             const std::optional<at::Tensor>& noise,
+                                             bool clip_sample, double clip_range) {
+  WD_CHECK_FLOAT(x_t);
+  WD_CHECK_NONEMPTY(x_t);
+  WD_CHECK_CONTIG(x_t);
+  WD_CHECK_DTYPE(eps, x_t.scalar_type());
+  WD_CHECK_SHAPE(eps, x_t);
+  WD_CHECK_DEVICE(eps, x_t);
+  WD_CHECK_CONTIG(eps);
+  const auto acc_dtype = x_t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  WD_CHECK_DTYPE(table, acc_dtype);
+  WD_CHECK_DIM(table, 2);
+  TORCH_CHECK(table.size(0) >= 1 && table.size(1) == 5, "table must be [S, 5], got ", table.sizes());
+  WD_CHECK_DEVICE(table, x_t);
+  WD_CHECK_CONTIG(table);
+  TORCH_CHECK(step.dim() == 0, "step must be a 0-dim tensor, got ", step.sizes());
+  WD_CHECK_DTYPE(step, at::kLong);
+  TORCH_CHECK(step.device().is_cpu() || step.device() == x_t.device(), "step is on ",
+              step.device(), "; expected cpu or ", x_t.device());
+  if (noise.has_value()) {
+    const at::Tensor& z = *noise;
+    WD_CHECK_DTYPE(z, x_t.scalar_type());
+    WD_CHECK_SHAPE(z, x_t);
+    WD_CHECK_DEVICE(z, x_t);
+    WD_CHECK_CONTIG(z);
+  }
+  TORCH_CHECK(clip_range > 0, "clip_range must be > 0, got ", clip_range);
+  int64_t step_value = -1;
+  const int64_t* step_ptr = nullptr;
+  if (step.device().is_cpu()) {
+    step_value = step.item<int64_t>();
+    TORCH_CHECK(step_value >= 0 && step_value < table.size(0), "step ", step_value,
+                " is out of range for a table of ", table.size(0), " steps");
+  } else {
+    step_ptr = step.const_data_ptr<int64_t>();
+  }
+  at::Tensor x_prev = at::empty_like(x_t);
+  at::Tensor x0_pred = at::empty_like(x_t);
+  const at::TensorBase* z = noise.has_value() ? &*noise : nullptr;
+  if (x_t.is_cuda()) {
+#ifdef WITH_CUDA
+    launch_ddim_step_kernel(x_t, eps, table, step_ptr, step_value, z, clip_sample, clip_range,
+                            x_prev, x0_pred);
+#else
+    TORCH_CHECK(false, "wifidiff_C was built without CUDA");
+#endif
+  } else {
+    TORCH_CHECK(x_t.device().is_cpu(), "unsupported device ", x_t.device());
+    ddim_step_cpu(x_t, eps, table, step_value, z, clip_sample, clip_range, x_prev, x0_pred);
+  }
+  return {x_prev, x0_pred};
+}
+
+}  // namespace wifidiff

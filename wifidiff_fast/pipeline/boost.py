@@ -1,0 +1,52 @@
+"""Boost block (paper §IV-A): AttUnet → R̂ → critical points + random points → S′, M′.
+
+``ops`` is the op namespace to use: ``wifidiff_fast.ops`` at inference (fused kernels through the
+backend selection), :mod:`wifidiff_fast.reference` functions in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..models.features import boost_inputs
+from ..reference.critical_points import critical_points_ref, merge_condition_ref, random_points_ref
+from .params import BoostParams
+
+
+@dataclass
+class BoostOutput:
+    R_hat: torch.Tensor          # [B, H, W] rough map, model space
+    points: torch.Tensor         # int64 [B, n_critical + n_random, 2], −1 = empty slot
+    n_critical: torch.Tensor     # int64 [B] valid critical points
+    S_prime: torch.Tensor        # [B, H, W]
+    M_prime: torch.Tensor        # [B, H, W]
+
+
+def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """R̂ = AttUnet(B, S, M), ``[B, H, W]``, clamped to the model range.
+
+    The input features are always computed in fp32, also inside a mixed-precision region, so
+    training under bf16 autocast sees the same inputs as fp32 inference.
+    """
+    with torch.autocast(B.device.type, enabled=False):
+        features = boost_inputs(B.float(), S.float(), M.float())
+    return attunet(features)[:, 0].clamp(-1, 1)
+
+
+def boost_condition(R_hat: torch.Tensor, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
+                    params: BoostParams, generator: torch.Generator | None,
+                    critical_points=critical_points_ref, merge_condition=merge_condition_ref) -> BoostOutput:
+    """Critical + random points of R̂, merged with the real samples into S′, M′ (samples win)."""
+    crit, _, count = critical_points(R_hat, B, sigma=params.sigma, capacity=params.n_critical,
+                                     min_response=params.min_response)
+    rand = random_points_ref(B, params.n_random, generator)
+    points = torch.cat([crit, rand], dim=1)
+    S_prime, M_prime = merge_condition(R_hat, points, S, M)
+    return BoostOutput(R_hat, points, count, S_prime, M_prime)
+
+
+def boost(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor, params: BoostParams,
+          generator: torch.Generator | None = None, **ops) -> BoostOutput:
+    return boost_condition(rough_map(attunet, B, S, M), B, S, M, params, generator, **ops)

@@ -1,0 +1,280 @@
+"""The Estimator: boost → generation → election in one call (the one place that knows every op).
+
+    >>> from wifidiff_fast import RadioMapEstimator
+    >>> est = RadioMapEstimator.from_pretrained("small", device="cpu")
+    >>> res = est.estimate(buildings, samples, candidates=64, steps=10, reuse=0.0, seed=0)
+    >>> res.rss_dbm, res.uncertainty_db, res.elected, res.timings_ms
+
+Deterministic for a given seed (all noise comes from CPU generators seeded per map and per step,
+so a cache hit and a cache miss give the same map), and safe to call from several threads (the
+networks are only read; the midpoint cache has its own lock).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import ops
+from ..data.protocol import rasterise
+from ..data.units import model_to_dbm
+from ..data.validate import check_buildings, check_samples
+from ..models.checkpoint import CheckpointError, load_checkpoint
+from ..models.features import correction_inputs
+from ..reference.critical_points import random_points_ref
+from ..reference.elect import ElectionParams
+from ..sampling.ddim import ddim_sample
+from ..sampling.schedules import SchedulerConfig, ddim_table
+from .boost import rough_map
+from .cache import MidpointCache, midpoint_key
+from .generate import initial_noise, make_eps_fn, reuse_steps
+from .params import BoostParams
+
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+MIN_SIZE = 32
+MAX_CANDIDATES = 1024
+MAX_STEPS = 1000
+BACKENDS = ("auto", "reference", "cpp", "cuda", "triton")
+
+
+@dataclass
+class EstimateResult:
+    """One estimated map. Arrays are numpy; dBm maps are NaN on buildings."""
+
+    rss_dbm: np.ndarray                 # float32 [H, W]
+    uncertainty_db: np.ndarray          # float32 [H, W]: spread across the K candidates, dB
+    scores: np.ndarray                  # float32 [K]: election scores (lower is better)
+    elected: int                        # index of the elected candidate
+    critical_points: np.ndarray         # int64 [n, 2]: the boost block's critical points (row, col)
+    R_hat_dbm: np.ndarray               # float32 [H, W]: the boost block's rough map
+    alpha: float                        # the correction factor α of the election
+    timings_ms: dict = field(default_factory=dict)
+    candidates_dbm: np.ndarray | None = None  # float32 [K, H, W] when return_candidates=True
+
+
+def _resolve_checkpoint(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    packaged = CHECKPOINTS_DIR / str(name_or_path)
+    if packaged.is_dir():
+        return packaged
+    available = sorted(p.name for p in CHECKPOINTS_DIR.glob("*") if (p / "config.json").is_file())
+    raise CheckpointError(
+        f"no checkpoint {str(name_or_path)!r}: not a directory and not a packaged checkpoint "
+        f"(packaged: {', '.join(available) or 'none'})"
+    )
+
+
+class RadioMapEstimator:
+    def __init__(self, nets, config: dict, device: str | torch.device = "cpu", backend: str = "auto",
+                 cache: MidpointCache | None = None, chunk: int | None = None):
+        self.device = torch.device(device)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = None if backend == "auto" else backend
+        self.nets = nets
+        self.config = config
+        norm = config["normalisation"]
+        self.p_min, self.p_max = float(norm["p_min_dbm"]), float(norm["p_max_dbm"])
+        self.scheduler = SchedulerConfig(**config["scheduler"])
+        self.defaults = dict(config.get("sampler_defaults", {}))
+        self.boost_params = BoostParams(**config.get("boost", {}))
+        self.election_params = ElectionParams(**config.get("election", {}))
+        self.model_id = config["weights"]["sha256"]
+        self.cache = cache if cache is not None else MidpointCache()
+        # CPU: small chunks keep the memory of a 64-candidate batch bounded; GPU: one batch.
+        self.chunk = chunk or (16 if self.device.type == "cpu" else 256)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "small", device: str = "cpu", backend: str = "auto",
+                        cache_bytes: int = 256 * 2**20, cache_dir: str | Path | None = None,
+                        chunk: int | None = None) -> "RadioMapEstimator":
+        """Load a packaged checkpoint by name (``"small"``) or a checkpoint directory."""
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but this torch sees no CUDA device; use device='cpu'")
+        nets, config = load_checkpoint(_resolve_checkpoint(name_or_path), device=dev)
+        return cls(nets, config, dev, backend, MidpointCache(cache_bytes, cache_dir), chunk)
+
+    # ------------------------------------------------------------------ public API
+    def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
+                 reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
+                 elect: bool = True, return_candidates: bool = False) -> EstimateResult:
+        return self.estimate_batch([(buildings, samples)], candidates=candidates, steps=steps, reuse=reuse,
+                                   seed=seed, eta=eta, boost=boost, elect=elect,
+                                   return_candidates=return_candidates)[0]
+
+    def estimate_batch(self, items, candidates: int | None = None, steps: int | None = None,
+                       reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
+                       elect: bool = True, return_candidates: bool = False) -> list[EstimateResult]:
+        """Many maps in one call; maps of the same grid size run as one batch."""
+        K, S, R, eta = self._check_sampler(candidates, steps, reuse, eta, seed)
+        clean = []
+        for i, item in enumerate(items):
+            try:
+                b, s = item
+            except (TypeError, ValueError):
+                raise TypeError(f"item {i} must be a (buildings, samples) pair") from None
+            b = check_buildings(b)
+            if min(b.shape) < MIN_SIZE:
+                raise ValueError(f"grid {b.shape[0]}x{b.shape[1]} is too small for the network: "
+                                 f"use at least {MIN_SIZE}x{MIN_SIZE} (upsample or pad the layout)")
+            clean.append((b, check_samples(s, b)))
+        if not clean:
+            raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
+        results: list[EstimateResult | None] = [None] * len(clean)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, (b, _) in enumerate(clean):
+            by_shape.setdefault(b.shape, []).append(i)
+        for idx in by_shape.values():
+            outs = self._run([clean[i] for i in idx], K, S, R, eta, seed, boost, elect, return_candidates)
+            for i, out in zip(idx, outs):
+                results[i] = out
+        return results  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ internals
+    def _check_sampler(self, candidates, steps, reuse, eta, seed):
+        K = int(self.defaults.get("candidates", 64) if candidates is None else candidates)
+        S = int(self.defaults.get("steps", 10) if steps is None else steps)
+        R = float(self.defaults.get("reuse", 0.0) if reuse is None else reuse)
+        eta = float(self.defaults.get("eta", 0.0) if eta is None else eta)
+        if not 1 <= K <= MAX_CANDIDATES:
+            raise ValueError(f"candidates must be in 1..{MAX_CANDIDATES}, got {K}")
+        if not 1 <= S <= min(MAX_STEPS, self.scheduler.num_train_timesteps):
+            raise ValueError(f"steps must be in 1..{self.scheduler.num_train_timesteps}, got {S}")
+        if not 0.0 <= R < 1.0:
+            raise ValueError(f"reuse must be in [0, 1), got {R} (R = 0 disables midpoint reuse)")
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        return K, S, R, eta
+
+    @contextmanager
+    def _timed(self, timings: dict, name: str):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
+
+    @torch.inference_mode()
+    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates):
+        dev, n = self.device, len(maps)
+        H, W = maps[0][0].shape
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        rasters = [rasterise(s, (H, W), self.p_min, self.p_max) for _, s in maps]
+        B = torch.stack([torch.from_numpy(b).float() for b, _ in maps]).to(dev)
+        S = torch.stack([r[0] for r in rasters]).to(dev)
+        M = torch.stack([r[1] for r in rasters]).to(dev)
+
+        # --- boost block -------------------------------------------------------------
+        if use_boost:
+            with self._timed(timings, "boost"):
+                R_hat = rough_map(self.nets.boost, B, S, M)
+            with self._timed(timings, "critical_points"):
+                p = self.boost_params
+                crit, _, count = ops.critical_points(R_hat, B, sigma=p.sigma, capacity=p.n_critical,
+                                                     min_response=p.min_response, backend=self.backend)
+                gen = torch.Generator().manual_seed(int(seed))
+                rand = random_points_ref(B, p.n_random, gen)
+                S_prime, M_prime = ops.merge_condition(R_hat, torch.cat([crit, rand], 1), S, M,
+                                                       backend=self.backend)
+        else:
+            R_hat, S_prime, M_prime = torch.zeros_like(S), S, M
+            crit = torch.full((n, 0, 2), -1, dtype=torch.long, device=dev)
+
+        # --- generation block (with midpoint reuse) ----------------------------------
+        with self._timed(timings, "generation"):
+            cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta, seed,
+                                  1.0 if use_boost else 0.0)
+
+        # --- election block -----------------------------------------------------------
+        with self._timed(timings, "election"):
+            if use_boost:
+                feats = correction_inputs(R_hat, S, M, B, self.p_max - self.p_min)
+                alpha = torch.exp(self.nets.correction(feats)).float()
+            else:
+                alpha = torch.zeros(n, device=dev)  # no R̂ to correct towards
+            scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params,
+                                                backend=self.backend)
+            if not use_elect:
+                elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
+            chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
+        timings["total"] = (time.perf_counter() - t_start) * 1e3
+
+        out = []
+        for b_idx, (b, s) in enumerate(maps):
+            rss = model_to_dbm(chosen[b_idx].float().cpu().numpy().astype(np.float64), self.p_min, self.p_max)
+            rows, cols = s[:, 0].astype(np.int64), s[:, 1].astype(np.int64)
+            rss[rows, cols] = s[:, 2]  # real measurements always win
+            rss[b == 1] = np.nan
+            unc = spread[b_idx].float().cpu().numpy().astype(np.float32)
+            unc[b == 1] = np.nan
+            r_hat = model_to_dbm(R_hat[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(np.float32)
+            r_hat[b == 1] = np.nan
+            cp = crit[b_idx].cpu().numpy()
+            cands = None
+            if return_candidates:
+                cands = model_to_dbm(cand[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(np.float32)
+                cands[:, b == 1] = np.nan
+            out.append(EstimateResult(
+                rss_dbm=rss.astype(np.float32), uncertainty_db=unc, scores=scores[b_idx].float().cpu().numpy(),
+                elected=int(elected[b_idx]), critical_points=cp[cp[:, 0] >= 0], R_hat_dbm=r_hat,
+                alpha=float(alpha[b_idx]), timings_ms={k: round(v, 3) for k, v in timings.items()},
+                candidates_dbm=cands))
+        return out
+
+    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost):
+        """``[n, K, H, W]`` candidates (model space) for n maps."""
+        dev = self.device
+        n, H, W = B.shape
+        table, timesteps = ddim_table(self.scheduler, steps, eta, device=dev)
+        rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731  [n,H,W] -> [n·K,H,W]
+        Bk = rep(B)
+        x = torch.cat([initial_noise(K, (H, W), seed, dev)[0] for _ in range(n)])
+        noise_fn = None
+        if eta > 0:
+            def noise_fn(i: int) -> torch.Tensor:
+                g = torch.Generator().manual_seed(int(seed) * 1_000_003 + 7919 * (i + 1))
+                z = torch.randn((K, H, W), generator=g)
+                return z.repeat(n, 1, 1).to(dev)
+
+        def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0):
+            return ops.ddim_step(x_t, eps, tbl, i, noise=noise, clip_sample=clip_sample,
+                                 clip_range=clip_range, backend=self.backend)
+
+        clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
+        m = reuse_steps(R, steps)
+        if m > 0:
+            # Stage 1: static-only condition; K midpoints per layout, cached as fp16. Both hit and
+            # miss continue from the fp16 value, so results do not depend on the cache state.
+            sampler = {"K": K, "steps": steps, "eta": eta, **self.scheduler.to_dict()}
+            keys = [midpoint_key(b, self.model_id, sampler, seed, R) for b in layouts]
+            mids = [self.cache.get(k) for k in keys]
+            missing = [i for i, v in enumerate(mids) if v is None]
+            if missing:
+                sel = torch.tensor(missing, device=dev)
+                xs = x.view(n, K, H, W)[sel].reshape(-1, H, W)
+                Bs = Bk.view(n, K, H, W)[sel].reshape(-1, H, W)
+                zeros = torch.zeros_like(Bs)
+                eps_fn = make_eps_fn(self.nets.denoiser, table, timesteps, Bs, zeros, zeros, zeros, 0.0, 0.0,
+                                     self.scheduler.prediction_type, self.chunk)
+                sub_noise = None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
+                mid, _ = ddim_sample(eps_fn, xs, table, 0, m, step_fn=step_fn, noise_fn=sub_noise, **clip)
+                for j, i in enumerate(missing):
+                    mids[i] = self.cache.put(keys[i], mid.view(len(missing), K, H, W)[j])
+            x = torch.cat([v.to(dev, torch.float32) for v in mids])
+        eps_fn = make_eps_fn(self.nets.denoiser, table, timesteps, Bk, rep(S_prime), rep(M_prime), rep(R_hat),
+                             1.0, has_boost, self.scheduler.prediction_type, self.chunk)
+        x, _ = ddim_sample(eps_fn, x, table, m, steps, step_fn=step_fn, noise_fn=noise_fn, **clip)
+        return x.clamp(-1, 1).view(n, K, H, W)
