@@ -28,7 +28,8 @@ def info(build: bool = True) -> int:
         print(f"triton: not importable ({type(exc).__name__})")
     nvcc = shutil.which("nvcc")
     print(f"compilers: c++ {shutil.which('c++') or 'missing'}, nvcc {nvcc or 'missing'}")
-    if build and _native.status(build=False).path is None and not _native.status(build=False).reason.startswith("disabled"):
+    peek = _native.status(build=False)
+    if build and not peek.loaded and peek.path is None and not peek.reason.startswith("disabled"):
         print("building the native extension (first use; about a minute)...", flush=True)
     st = _native.status(build=build)
     state = "loaded" if st.loaded else "not loaded"

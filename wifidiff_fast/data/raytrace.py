@@ -516,6 +516,10 @@ def _write_manifest(out: Path, cfg: RTConfig, seed: int, n: int, sionna_version:
         except json.JSONDecodeError:
             manifest = {}
     runs = manifest.get("runs", {})
+    if not stats.get("maps_this_run"):
+        # A resumed run that made nothing keeps the timings of the run that made the maps.
+        stats = {**stats, **{k: v for k, v in runs.get(str(seed), {}).items()
+                            if k in ("seconds_per_map", "worker_seconds_per_map", "maps_this_run", "workers")}}
     runs[str(seed)] = {
         "config": cfg.to_json(),
         "n_requested": int(n),

@@ -5,6 +5,13 @@
     >>> res = est.estimate(buildings, samples, candidates=64, steps=10, reuse=0.0, seed=0)
     >>> res.rss_dbm, res.uncertainty_db, res.elected, res.timings_ms
 
+The boost map R̂ joins the election as one more candidate (index K, ``res.elected == K``): on
+the validation region the boost map was more accurate than the diffusion candidates of the
+shipped checkpoint (docs/RESULTS.md), and the election's job is to return the best map it is
+offered. ``candidates=0`` skips generation and election and returns R̂ after one network pass.
+Set ``"pipeline": {"boost_candidate": false}`` in a checkpoint's config for the paper's pure
+election among diffusion candidates.
+
 Deterministic for a given seed (all noise comes from CPU generators seeded per map and per step,
 so a cache hit and a cache miss give the same map), and safe to call from several threads (the
 networks are only read; the midpoint cache has its own lock).
@@ -48,13 +55,13 @@ class EstimateResult:
 
     rss_dbm: np.ndarray                 # float32 [H, W]
     uncertainty_db: np.ndarray          # float32 [H, W]: spread across the K candidates, dB
-    scores: np.ndarray                  # float32 [K]: election scores (lower is better)
-    elected: int                        # index of the elected candidate
+    scores: np.ndarray                  # float32 [K(+1)]: election scores (lower is better)
+    elected: int                        # elected candidate; K = the boost map, −1 = candidates=0
     critical_points: np.ndarray         # int64 [n, 2]: the boost block's critical points (row, col)
     R_hat_dbm: np.ndarray               # float32 [H, W]: the boost block's rough map
     alpha: float                        # the correction factor α of the election
     timings_ms: dict = field(default_factory=dict)
-    candidates_dbm: np.ndarray | None = None  # float32 [K, H, W] when return_candidates=True
+    candidates_dbm: np.ndarray | None = None  # float32 [K(+1), H, W] (the election's field) on request
 
 
 def _resolve_checkpoint(name_or_path: str | Path) -> Path:
@@ -85,6 +92,8 @@ class RadioMapEstimator:
         self.scheduler = SchedulerConfig(**config["scheduler"])
         self.defaults = dict(config.get("sampler_defaults", {}))
         self.boost_params = BoostParams(**config.get("boost", {}))
+        # The boost map R̂ joins the election as one more candidate (index K): see the class notes.
+        self.boost_candidate = bool(config.get("pipeline", {}).get("boost_candidate", True))
         self.election_params = ElectionParams(**config.get("election", {}))
         self.model_id = config["weights"]["sha256"]
         self.cache = cache if cache is not None else MidpointCache()
@@ -105,15 +114,20 @@ class RadioMapEstimator:
     # ------------------------------------------------------------------ public API
     def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
                  reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
-                 elect: bool = True, return_candidates: bool = False) -> EstimateResult:
+                 elect: bool = True, return_candidates: bool = False,
+                 boost_candidate: bool | None = None) -> EstimateResult:
+        """Estimate one map. ``boost_candidate`` (default: the checkpoint's setting) lets the boost
+        map R̂ join the election; ``False`` is the paper's election among diffusion candidates only."""
         return self.estimate_batch([(buildings, samples)], candidates=candidates, steps=steps, reuse=reuse,
                                    seed=seed, eta=eta, boost=boost, elect=elect,
-                                   return_candidates=return_candidates)[0]
+                                   return_candidates=return_candidates, boost_candidate=boost_candidate)[0]
 
     def estimate_batch(self, items, candidates: int | None = None, steps: int | None = None,
                        reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
-                       elect: bool = True, return_candidates: bool = False) -> list[EstimateResult]:
+                       elect: bool = True, return_candidates: bool = False,
+                       boost_candidate: bool | None = None) -> list[EstimateResult]:
         """Many maps in one call; maps of the same grid size run as one batch."""
+        boost_candidate = self.boost_candidate if boost_candidate is None else bool(boost_candidate)
         K, S, R, eta = self._check_sampler(candidates, steps, reuse, eta, seed)
         clean = []
         for i, item in enumerate(items):
@@ -133,7 +147,8 @@ class RadioMapEstimator:
         for i, (b, _) in enumerate(clean):
             by_shape.setdefault(b.shape, []).append(i)
         for idx in by_shape.values():
-            outs = self._run([clean[i] for i in idx], K, S, R, eta, seed, boost, elect, return_candidates)
+            outs = self._run([clean[i] for i in idx], K, S, R, eta, seed, boost, elect, return_candidates,
+                             boost_candidate)
             for i, out in zip(idx, outs):
                 results[i] = out
         return results  # type: ignore[return-value]
@@ -144,8 +159,8 @@ class RadioMapEstimator:
         S = int(self.defaults.get("steps", 10) if steps is None else steps)
         R = float(self.defaults.get("reuse", 0.0) if reuse is None else reuse)
         eta = float(self.defaults.get("eta", 0.0) if eta is None else eta)
-        if not 1 <= K <= MAX_CANDIDATES:
-            raise ValueError(f"candidates must be in 1..{MAX_CANDIDATES}, got {K}")
+        if not 0 <= K <= MAX_CANDIDATES:
+            raise ValueError(f"candidates must be in 0..{MAX_CANDIDATES} (0 = the boost map alone), got {K}")
         if not 1 <= S <= min(MAX_STEPS, self.scheduler.num_train_timesteps):
             raise ValueError(f"steps must be in 1..{self.scheduler.num_train_timesteps}, got {S}")
         if not 0.0 <= R < 1.0:
@@ -167,7 +182,7 @@ class RadioMapEstimator:
         timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
 
     @torch.inference_mode()
-    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates):
+    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates, boost_candidate):
         dev, n = self.device, len(maps)
         H, W = maps[0][0].shape
         timings: dict[str, float] = {}
@@ -185,31 +200,44 @@ class RadioMapEstimator:
                 p = self.boost_params
                 crit, _, count = ops.critical_points(R_hat, B, sigma=p.sigma, capacity=p.n_critical,
                                                      min_response=p.min_response, backend=self.backend)
-                gen = torch.Generator().manual_seed(int(seed))
-                rand = random_points_ref(B, p.n_random, gen)
+                # one generator per map, seeded alike: a map's points do not depend on its batch
+                rand = torch.cat([random_points_ref(B[i:i + 1], p.n_random, torch.Generator().manual_seed(int(seed)))
+                                  for i in range(n)])
                 S_prime, M_prime = ops.merge_condition(R_hat, torch.cat([crit, rand], 1), S, M,
                                                        backend=self.backend)
         else:
             R_hat, S_prime, M_prime = torch.zeros_like(S), S, M
             crit = torch.full((n, 0, 2), -1, dtype=torch.long, device=dev)
 
-        # --- generation block (with midpoint reuse) ----------------------------------
-        with self._timed(timings, "generation"):
-            cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta, seed,
-                                  1.0 if use_boost else 0.0)
-
-        # --- election block -----------------------------------------------------------
-        with self._timed(timings, "election"):
-            if use_boost:
-                feats = correction_inputs(R_hat, S, M, B, self.p_max - self.p_min)
-                alpha = torch.exp(self.nets.correction(feats)).float()
-            else:
-                alpha = torch.zeros(n, device=dev)  # no R̂ to correct towards
-            scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params,
-                                                backend=self.backend)
-            if not use_elect:
-                elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
-            chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
+        if K == 0:
+            # Fast path: the boost map alone, one network pass (no candidates, no election).
+            if not use_boost:
+                raise ValueError("candidates=0 returns the boost map, so it needs boost=True")
+            chosen = R_hat
+            cand = R_hat[:, None]
+            scores = torch.zeros(n, 0, device=dev)
+            elected = torch.full((n,), -1, dtype=torch.long, device=dev)
+            spread = torch.full_like(R_hat, float("nan"))
+            alpha = torch.full((n,), float("nan"), device=dev)
+        else:
+            # --- generation block (with midpoint reuse) ------------------------------
+            with self._timed(timings, "generation"):
+                cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta,
+                                      seed, 1.0 if use_boost else 0.0)
+            # --- election block -------------------------------------------------------
+            with self._timed(timings, "election"):
+                if use_boost:
+                    feats = correction_inputs(R_hat, S, M, B, self.p_max - self.p_min)
+                    alpha = torch.exp(self.nets.correction(feats)).float()
+                    if boost_candidate:
+                        cand = torch.cat([cand, R_hat[:, None].to(cand.dtype)], dim=1)
+                else:
+                    alpha = torch.zeros(n, device=dev)  # no R̂ to correct towards
+                scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params,
+                                                    backend=self.backend)
+                if not use_elect:
+                    elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
+                chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
         timings["total"] = (time.perf_counter() - t_start) * 1e3
 
         out = []
