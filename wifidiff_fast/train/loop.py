@@ -99,6 +99,7 @@ class Trainer:
         self.corr_done = False
         self.elapsed = 0.0
         self.ema_updates = 0
+        self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr}  # of the joint stage
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.progress = progress
         self.state_path = self.run / "state.pt"
@@ -112,7 +113,7 @@ class Trainer:
     def _save(self) -> None:
         state = {
             "cfg": self.cfg.__dict__, "step": self.step, "elapsed": self.elapsed, "corr_done": self.corr_done,
-            "ema_updates": self.ema_updates, "nets": {k: m.state_dict() for k, m in self.nets.modules().items()},
+            "ema_updates": self.ema_updates, "joint_record": self.joint_record, "nets": {k: m.state_dict() for k, m in self.nets.modules().items()},
             "ema": {k: m.state_dict() for k, m in self.ema.modules().items()},
             "opt_boost": self.opt_boost.state_dict(), "opt_den": self.opt_den.state_dict(),
             "opt_corr": self.opt_corr.state_dict(), "gen": self.gen.get_state(),
@@ -133,6 +134,7 @@ class Trainer:
         self.gen.set_state(state["gen"].cpu())
         self.step, self.elapsed, self.corr_done = state["step"], state["elapsed"], state["corr_done"]
         self.ema_updates = state.get("ema_updates", 10**6)
+        self.joint_record = state.get("joint_record", self.joint_record)
 
     def _init_from(self, directory: str) -> None:
         """Start from an exported checkpoint's (EMA) weights, e.g. to continue on another machine
@@ -177,6 +179,7 @@ class Trainer:
     # ------------------------------------------------------------------ stage 1
     def train_joint(self) -> None:
         cfg = self.cfg
+        self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr}
         source = BatchSource(cfg.device, mix=parse_mix(cfg.mix), seed=cfg.seed + self.step,
                              data_dir=cfg.data_dir, raytrace_dir=cfg.raytrace_dir)
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
@@ -325,10 +328,10 @@ class Trainer:
         record = {
             "steps": self.step, "wall_time_s": round(self.elapsed, 1),
             "hardware": hardware or (torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or platform.machine()),
-            "torch": torch.__version__, "batch": self.cfg.batch, "mix": self.cfg.mix, "lr": self.cfg.lr,
+            "torch": torch.__version__, **self.joint_record,
             "final_losses": self._final_losses(), "correction_trained": self.corr_done,
             "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
-                    + (" + Sionna RT corpus" if "raytrace" in self.cfg.mix else ""),
+                    + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
         }
         config = {
             "name": name, "preset": self.cfg.preset,
