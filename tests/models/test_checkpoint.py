@@ -8,11 +8,34 @@ import shutil
 import pytest
 import torch
 
-from wifidiff_fast.models.checkpoint import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, CheckpointError,
-                                             build_networks, load_checkpoint, read_config, save_checkpoint)
-from wifidiff_fast.models.features import BOOST_CHANNELS, CORRECTION_CHANNELS, DENOISER_CHANNELS
+from wifidiff_fast.models.checkpoint import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    CheckpointError,
+    build_networks,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
+from wifidiff_fast.models.features import (
+    BOOST_CHANNELS,
+    CORRECTION_CHANNELS,
+    DENOISER_CHANNELS,
+)
 from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.estimator import CHECKPOINTS_DIR, RadioMapEstimator
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
+    made these small-tensor tests many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 BASE_CONFIG = {
     "name": "tiny-test", "preset": "tiny",

@@ -7,10 +7,27 @@ import torch
 
 from wifidiff_fast.models.checkpoint import build_networks
 from wifidiff_fast.models.denoiser import predict, predict_eps
-from wifidiff_fast.models.features import (BOOST_CHANNELS, CORRECTION_CHANNELS, DENOISER_CHANNELS, NC_SIGMAS,
-                                           boost_inputs, correction_inputs, denoiser_inputs,
-                                           normalized_convolution)
+from wifidiff_fast.models.features import (
+    BOOST_CHANNELS,
+    CORRECTION_CHANNELS,
+    DENOISER_CHANNELS,
+    NC_SIGMAS,
+    boost_inputs,
+    correction_inputs,
+    denoiser_inputs,
+    normalized_convolution,
+)
 from wifidiff_fast.models.presets import preset
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
+    made these small-tensor tests many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _one_sample(H=64, W=64, at=(20, 30), value=0.4):

@@ -6,10 +6,28 @@ import pytest
 import torch
 
 from wifidiff_fast.models.checkpoint import build_networks
-from wifidiff_fast.models.correction import LOG_ALPHA_MAX, CorrectionConfig, CorrectionResNet
-from wifidiff_fast.models.features import BOOST_CHANNELS, CORRECTION_CHANNELS, DENOISER_CHANNELS
+from wifidiff_fast.models.correction import (
+    LOG_ALPHA_MAX,
+    CorrectionConfig,
+    CorrectionResNet,
+)
+from wifidiff_fast.models.features import (
+    BOOST_CHANNELS,
+    CORRECTION_CHANNELS,
+    DENOISER_CHANNELS,
+)
 from wifidiff_fast.models.presets import PRESETS, preset
 from wifidiff_fast.models.unet import UNet, UNetConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
+    made these small-tensor tests many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

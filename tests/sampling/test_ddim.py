@@ -7,11 +7,17 @@ import torch
 
 from wifidiff_fast.reference.ddim import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
-from wifidiff_fast.sampling.schedules import (TABLE_COLUMNS, SchedulerConfig, alphas_cumprod, betas,
-                                              ddim_table, ddim_timesteps)
+from wifidiff_fast.sampling.schedules import (
+    TABLE_COLUMNS,
+    SchedulerConfig,
+    alphas_cumprod,
+    betas,
+    ddim_table,
+    ddim_timesteps,
+)
 
 diffusers = pytest.importorskip("diffusers", reason="diffusers is the reference for the DDIM schedule")
-from diffusers import DDIMScheduler  # noqa: E402
+from diffusers import DDIMScheduler
 
 CFG = SchedulerConfig()  # linear β 1e-4..0.02, T = 1000, leading spacing, clip to ±1
 
@@ -150,7 +156,7 @@ def test_split_run_equals_one_run(m):
 
 
 def test_sample_without_clipping_differs_and_uses_step_fn():
-    table, ts = ddim_table(CFG, 5)
+    table, _ts = ddim_table(CFG, 5)
     x_T = 3.0 * torch.ones(1, 4, 4)
     calls = []
 

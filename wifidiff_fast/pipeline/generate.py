@@ -9,22 +9,11 @@ exactly plain sampling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from ..models.denoiser import predict_eps
-from ..sampling.ddim import ddim_sample
-
-
-@dataclass
-class GenerationRequest:
-    B: torch.Tensor          # [Bn, H, W]
-    S_prime: torch.Tensor    # [Bn, H, W]
-    M_prime: torch.Tensor
-    R_hat: torch.Tensor
-    has_boost: bool = True
 
 
 def reuse_steps(reuse: float, steps: int) -> int:

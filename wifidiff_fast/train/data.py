@@ -58,6 +58,10 @@ class BatchSource:
         self.size = size
         self.gen = torch.Generator().manual_seed(seed)
         self.mix = dict(mix or {"brat": 0.5, "sim": 0.5})
+        unknown = sorted(set(self.mix) - {"brat", "sim", "raytrace"})
+        if unknown:  # otherwise an AttributeError from next(), after loading the data
+            raise ValueError(f"unknown training source(s) {', '.join(map(repr, unknown))} in the mix; "
+                             "use brat, sim, raytrace (e.g. --mix brat:0.5,sim:0.5)")
         self.brat = None
         if self.mix.get("brat", 0) > 0:
             region = load_brat_region(1, data_dir)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import math
 import platform
 import time
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.units import P_MAX_DBM, P_MIN_DBM
-from ..models.checkpoint import Networks, build_networks, save_checkpoint
+from ..models.checkpoint import build_networks, save_checkpoint
 from ..models.denoiser import predict, predict_eps
 from ..models.features import correction_inputs
 from ..models.presets import preset
@@ -185,7 +184,6 @@ class Trainer:
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
         deadline = time.time() + cfg.minutes * 60
         t_last = time.time()
-        total_steps = min(cfg.max_steps, 10**9)
         while self.step < cfg.max_steps and time.time() < deadline:
             # warm-up over the first 200 steps, then a cosine decay over this sitting's time budget
             frac = min(1.0, (time.time() - (deadline - cfg.minutes * 60)) / max(cfg.minutes * 60, 1e-9))
