@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m wifidiff_fast.bench ops`` (fused ops) and ``pipeline`` (end to end)."""
+"""Benchmarks: ``python -m wifidiff_fast.bench ops`` (fused ops), ``pipeline`` (end to end), ``reuse``."""

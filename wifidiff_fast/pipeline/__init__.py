@@ -1,1 +1,1 @@
-"""pipeline"""
+"""The three blocks (boost, generation with midpoint reuse, election) and the Estimator."""

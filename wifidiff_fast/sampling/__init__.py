@@ -1,1 +1,1 @@
-"""sampling"""
+"""Diffusion schedules, the DDIM coefficient table and the DDIM sampling loop."""
