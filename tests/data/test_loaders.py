@@ -81,12 +81,13 @@ def test_missing_data_is_a_clear_error(tmp_path):
 
 
 def test_example_scenes():
-    try:
-        scenes = L.example_scenes()
-    except FileNotFoundError as exc:
-        pytest.skip(f"no bundled examples yet: {exc}")
+    scenes = L.example_scenes()  # bundled in the package: a missing file is a broken install
+    assert [s.name for s in scenes] == ["rms_0_0", "rms_0_13", "sim_s2026_i0", "sim_s2026_i1"]
     for s in scenes:
+        assert s.shape == (256, 256)
         assert np.all(np.isnan(s.rss_dbm[s.buildings == 1]))
+        assert np.all(np.isfinite(s.rss_dbm[s.buildings == 0]))
+        assert s.source
 
 
 # --- user files ---------------------------------------------------------------------------------

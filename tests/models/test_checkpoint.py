@@ -26,15 +26,8 @@ from wifidiff_fast.models.features import (
 from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.estimator import CHECKPOINTS_DIR, RadioMapEstimator
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
-    made these small-tensor tests many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 BASE_CONFIG = {

@@ -19,15 +19,8 @@ from wifidiff_fast.models.features import (
 )
 from wifidiff_fast.models.presets import preset
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
-    made these small-tensor tests many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _one_sample(H=64, W=64, at=(20, 30), value=0.4):

@@ -19,15 +19,8 @@ from wifidiff_fast.models.features import (
 from wifidiff_fast.models.presets import PRESETS, preset
 from wifidiff_fast.models.unet import UNet, UNetConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
-    made these small-tensor tests many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -40,15 +40,6 @@ def write_tiny_checkpoint(directory: Path, seed: int = 0, **pipeline) -> Path:
     return save_checkpoint(directory, nets, tiny_config(**pipeline))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, torch's OpenMP threads fighting other jobs
-    made these small-tensor tests ~10× slower. Restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:

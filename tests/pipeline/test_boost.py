@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pipecases import one_thread  # noqa: F401 (fixture)
 
 from wifidiff_fast import ops
 from wifidiff_fast.models.checkpoint import build_networks
@@ -15,6 +14,8 @@ from wifidiff_fast.reference.critical_points import random_points_ref
 
 H = W = 64
 CORNER = (30, 40)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def corner_map() -> torch.Tensor:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pipecases import SHIPPED, estimator, layout, one_thread, samples_for  # noqa: F401 (fixture)
+from pipecases import SHIPPED, estimator, layout, samples_for  # noqa: F401 (fixture)
 
 from wifidiff_fast import _env, ops
 from wifidiff_fast.reference.elect import ElectionParams
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _truth(H=48, W=48, tx=(20, 28)):

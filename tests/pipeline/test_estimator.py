@@ -11,7 +11,6 @@ import torch
 from pipecases import (  # noqa: F401 (fixtures)
     estimator,
     layout,
-    one_thread,
     samples_for,
     tiny_ckpt,
     tiny_ckpt_pure,
@@ -21,6 +20,8 @@ from wifidiff_fast.data.units import model_to_dbm
 from wifidiff_fast.pipeline.estimator import MIN_SIZE, EstimateResult, RadioMapEstimator
 
 K, STEPS = 3, 3
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _same(a: EstimateResult, b: EstimateResult) -> None:
@@ -239,9 +240,15 @@ def _bad_cases():
         ("reuse negative", dict(reuse=-0.1), ValueError, "reuse must be in"),
         ("eta big", dict(eta=1.5), ValueError, r"eta must be in \[0, 1\]"),
         ("eta negative", dict(eta=-0.01), ValueError, "eta must be in"),
-        ("seed negative", dict(seed=-1), ValueError, "seed must be a non-negative integer"),
-        ("seed float", dict(seed=1.5), ValueError, "seed must be"),
-        ("seed bool", dict(seed=True), ValueError, "seed must be"),
+        ("seed negative", dict(seed=-1), ValueError, r"seed must be in \[0, 2\*\*63\)"),
+        ("seed huge", dict(seed=2**63), ValueError, "seed must be in"),
+        ("seed float", dict(seed=1.5), TypeError, "seed must be an integer, got float"),
+        ("seed bool", dict(seed=True), TypeError, "seed must be an integer"),
+        ("candidates float", dict(candidates=2.5), TypeError, "candidates must be an integer, got float"),
+        ("candidates str", dict(candidates="4"), TypeError, "candidates must be an integer, got str"),
+        ("steps float", dict(steps=2.0), TypeError, "steps must be an integer"),
+        ("reuse str", dict(reuse="0.5"), TypeError, "reuse must be a number"),
+        ("eta nan", dict(eta=float("nan")), ValueError, "eta must be finite"),
     ]
 
 
@@ -265,6 +272,10 @@ def test_bad_batch_items(tiny_ckpt, scene):
 def test_bad_construction(tiny_ckpt):
     with pytest.raises(ValueError, match="backend must be one of .*got 'cobol'"):
         estimator(tiny_ckpt, backend="cobol")
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        estimator(tiny_ckpt, device="foo")
+    with pytest.raises(ValueError, match="backend 'cuda' does not run on device cpu"):
+        estimator(tiny_ckpt, backend="cuda")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device='cuda' was requested but this torch sees no CUDA"):
             RadioMapEstimator.from_pretrained(tiny_ckpt, device="cuda")

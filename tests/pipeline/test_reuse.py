@@ -8,15 +8,18 @@ import threading
 import numpy as np
 import pytest
 import torch
-from pipecases import estimator, layout, one_thread, samples_for, tiny_ckpt  # noqa: F401 (fixtures)
+from pipecases import estimator, layout, samples_for, tiny_ckpt  # noqa: F401 (fixtures)
 
 from wifidiff_fast.pipeline.cache import MidpointCache, midpoint_key
+from wifidiff_fast.pipeline.estimator import _stream_seed
 from wifidiff_fast.pipeline.generate import initial_noise, make_eps_fn, reuse_steps
 from wifidiff_fast.reference.ddim import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
 from wifidiff_fast.sampling.schedules import ddim_table
 
 K, STEPS = 3, 4
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def _manual(est, call, reuse_fp16=True):
     x = initial_noise(K_, (H, W), seed, "cpu")[0]
 
     def noise_fn(i):
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + 7919 * (i + 1))
+        g = torch.Generator().manual_seed(_stream_seed(seed, 1 + i))
         return torch.randn((K_, H, W), generator=g)
 
     clip = dict(clip_sample=est.scheduler.clip_sample, clip_range=est.scheduler.clip_sample_range,
@@ -134,13 +137,13 @@ def test_persistent_cache_survives_a_restart(tiny_ckpt, scene, tmp_path):
 
 def test_midpoint_key_depends_on_every_input():
     b = layout(32, 32, seed=0)
-    base = dict(buildings=b, model_id="abc", sampler={"K": 4, "steps": 10}, seed=0, reuse=0.5)
+    base = dict(buildings=b, model_id="abc", sampler={"K": 4, "steps": 10}, seed=0, stage1_steps=5)
     key = midpoint_key(**base)
     assert key == midpoint_key(**dict(base, buildings=b.astype(bool)))  # dtype does not matter
     b2 = b.copy()
     b2[5, 5] ^= 1
     others = [dict(buildings=b2), dict(buildings=b.reshape(16, 64)),
-              dict(model_id="abd"), dict(sampler={"K": 4, "steps": 11}), dict(seed=1), dict(reuse=0.6)]
+              dict(model_id="abd"), dict(sampler={"K": 4, "steps": 11}), dict(seed=1), dict(stage1_steps=6)]
     for change in others:
         assert midpoint_key(**dict(base, **change)) != key, change
 

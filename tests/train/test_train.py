@@ -15,15 +15,8 @@ from wifidiff_fast.train.__main__ import main as train_main
 from wifidiff_fast.train.data import N_RANGE, BatchSource, dihedral, draw_conditions
 from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: torch's OpenMP threads fighting other jobs on a busy 2-core machine
-    made these tests many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _data_dir():

@@ -36,15 +36,32 @@ def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: tor
 
 
 def boost_condition(R_hat: torch.Tensor, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-                    params: BoostParams, generator: torch.Generator | None,
-                    critical_points=critical_points_ref, merge_condition=merge_condition_ref) -> BoostOutput:
-    """Critical + random points of R̂, merged with the real samples into S′, M′ (samples win)."""
+                    params: BoostParams, random_points, critical_points=critical_points_ref,
+                    merge_condition=merge_condition_ref) -> BoostOutput:
+    """Critical + random points of R̂, merged with the real samples into S′, M′ (samples win).
+
+    ``random_points`` is a ``torch.Generator`` (one stream for the whole batch, as in training) or
+    a function ``(B, n_random) -> points`` such as :func:`random_points_per_map`.
+    """
     crit, _, count = critical_points(R_hat, B, sigma=params.sigma, capacity=params.n_critical,
                                      min_response=params.min_response)
-    rand = random_points_ref(B, params.n_random, generator)
+    if callable(random_points):
+        rand = random_points(B, params.n_random)
+    else:
+        rand = random_points_ref(B, params.n_random, random_points)
     points = torch.cat([crit, rand], dim=1)
     S_prime, M_prime = merge_condition(R_hat, points, S, M)
     return BoostOutput(R_hat, points, count, S_prime, M_prime)
+
+
+def random_points_per_map(seed: int):
+    """A ``random_points`` function drawing each map's points from its own generator seeded with
+    ``seed``, so a map's points never depend on the batch it is in (inference)."""
+    def draw(B: torch.Tensor, n_random: int) -> torch.Tensor:
+        return torch.cat([random_points_ref(B[i:i + 1], n_random, torch.Generator().manual_seed(int(seed)))
+                          for i in range(B.shape[0])])
+
+    return draw
 
 
 def boost(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor, params: BoostParams,

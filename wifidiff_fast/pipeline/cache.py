@@ -9,6 +9,7 @@ warm layouts.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -18,11 +19,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
-def midpoint_key(buildings: np.ndarray, model_id: str, sampler: dict, seed: int, reuse: float) -> str:
-    """hash(building bytes, grid, model id, sampler config, seed, R) — DESIGN §1."""
+def midpoint_key(buildings: np.ndarray, model_id: str, sampler: dict, seed: int, stage1_steps: int) -> str:
+    """hash(building bytes, grid, model id, sampler config, seed, R) — DESIGN §1.
+
+    R enters as the number of stage-1 steps ``round(R·S)``: two ratios that run the same stage 1
+    share its midpoints.
+    """
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(buildings, dtype=np.uint8).tobytes())
-    h.update(repr((buildings.shape, model_id, sorted(sampler.items()), int(seed), round(float(reuse), 6))).encode())
+    h.update(repr((buildings.shape, model_id, sorted(sampler.items()), int(seed), int(stage1_steps))).encode())
     return h.hexdigest()
 
 
@@ -54,12 +59,17 @@ class MidpointCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return value
-        if self.persist_dir is not None and (self.persist_dir / f"{key}.safetensors").is_file():
-            value = load_file(str(self.persist_dir / f"{key}.safetensors"))["midpoint"]
-            self._insert(key, value)
-            with self._lock:
-                self.hits += 1
-            return value
+        path = self.persist_dir / f"{key}.safetensors" if self.persist_dir is not None else None
+        if path is not None and path.is_file():
+            try:
+                value = load_file(str(path))["midpoint"]
+            except Exception:  # unreadable or foreign file: recompute rather than fail the request
+                value = None
+            if value is not None:
+                self._insert(key, value)
+                with self._lock:
+                    self.hits += 1
+                return value
         with self._lock:
             self.misses += 1
         return None
@@ -69,14 +79,18 @@ class MidpointCache:
         stored = value.detach().to("cpu", torch.float16).contiguous()
         self._insert(key, stored)
         if self.persist_dir is not None:
-            save_file({"midpoint": stored}, str(self.persist_dir / f"{key}.safetensors"))
+            # write-then-rename: a concurrent reader never sees a half-written file
+            tmp = self.persist_dir / f"{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+            save_file({"midpoint": stored}, str(tmp))
+            os.replace(tmp, self.persist_dir / f"{key}.safetensors")
         return stored
 
     def _insert(self, key: str, value: torch.Tensor) -> None:
         size = value.numel() * value.element_size()
         with self._lock:
             if key in self._entries:
-                self._bytes -= self._entries.pop(key).numel() * 2
+                old = self._entries.pop(key)
+                self._bytes -= old.numel() * old.element_size()
             if size > self.max_bytes:
                 return  # larger than the whole cache: never kept in memory
             self._entries[key] = value

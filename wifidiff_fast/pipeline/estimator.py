@@ -22,22 +22,23 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import ops
+from ..ops.backend import BACKENDS as OP_BACKENDS
 from ..data.protocol import rasterise
 from ..data.units import model_to_dbm
 from ..data.validate import check_buildings, check_samples
 from ..models.checkpoint import CheckpointError, load_checkpoint
 from ..models.features import correction_inputs
-from ..reference.critical_points import random_points_ref
 from ..reference.elect import ElectionParams
 from ..sampling.ddim import ddim_sample
 from ..sampling.schedules import SchedulerConfig, ddim_table
-from .boost import rough_map
+from .boost import boost_condition, random_points_per_map, rough_map
 from .cache import MidpointCache, midpoint_key
 from .generate import initial_noise, make_eps_fn, reuse_steps
 from .params import BoostParams
@@ -46,7 +47,7 @@ CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MIN_SIZE = 32
 MAX_CANDIDATES = 1024
 MAX_STEPS = 1000
-BACKENDS = ("auto", "reference", "cpp", "cuda", "triton")
+BACKENDS = ("auto", *OP_BACKENDS)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class EstimateResult:
     """One estimated map. Arrays are numpy; dBm maps are NaN on buildings."""
 
     rss_dbm: np.ndarray                 # float32 [H, W]
-    uncertainty_db: np.ndarray          # float32 [H, W]: spread across the K candidates, dB
+    uncertainty_db: np.ndarray          # float32 [H, W]: spread of the K diffusion candidates, dB (NaN if K=0)
     scores: np.ndarray                  # float32 [K(+1)]: election scores (lower is better)
     elected: int                        # elected candidate; K = the boost map, −1 = candidates=0
     critical_points: np.ndarray         # int64 [n, 2]: the boost block's critical points (row, col)
@@ -62,6 +63,35 @@ class EstimateResult:
     alpha: float                        # the correction factor α of the election
     timings_ms: dict = field(default_factory=dict)
     candidates_dbm: np.ndarray | None = None  # float32 [K(+1), H, W] (the election's field) on request
+
+
+def _stream_seed(seed: int, stream: int) -> int:
+    """An independent 63-bit seed for sub-stream ``stream`` of ``seed`` (η-noise of step i, ...)."""
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _device_arg(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:i]', got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:i]', got {device!r}")
+    return dev
+
+
+def _int_arg(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _real_arg(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
 
 
 def _resolve_checkpoint(name_or_path: str | Path) -> Path:
@@ -81,9 +111,11 @@ def _resolve_checkpoint(name_or_path: str | Path) -> Path:
 class RadioMapEstimator:
     def __init__(self, nets, config: dict, device: str | torch.device = "cpu", backend: str = "auto",
                  cache: MidpointCache | None = None, chunk: int | None = None):
-        self.device = torch.device(device)
+        self.device = _device_arg(device)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend in ("cpp",) and self.device.type != "cpu" or backend in ("cuda", "triton") and self.device.type != "cuda":
+            raise ValueError(f"backend {backend!r} does not run on device {self.device}; use backend='auto'")
         self.backend = None if backend == "auto" else backend
         self.nets = nets
         self.config = config
@@ -94,7 +126,9 @@ class RadioMapEstimator:
         self.boost_params = BoostParams(**config.get("boost", {}))
         # The boost map R̂ joins the election as one more candidate (index K): see the class notes.
         self.boost_candidate = bool(config.get("pipeline", {}).get("boost_candidate", True))
-        self.election_params = ElectionParams(**config.get("election", {}))
+        # One source for the dB span: the normalisation range (a stale copy would mis-scale τ, the
+        # Friis drops and the uncertainty map).
+        self.election_params = ElectionParams(**{**config.get("election", {}), "db_span": self.p_max - self.p_min})
         self.model_id = config["weights"]["sha256"]
         self.cache = cache if cache is not None else MidpointCache()
         # CPU: small chunks keep the memory of a 64-candidate batch bounded; GPU: one batch.
@@ -105,7 +139,7 @@ class RadioMapEstimator:
                         cache_bytes: int = 256 * 2**20, cache_dir: str | Path | None = None,
                         chunk: int | None = None) -> "RadioMapEstimator":
         """Load a packaged checkpoint by name (``"small"``) or a checkpoint directory."""
-        dev = torch.device(device)
+        dev = _device_arg(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' was requested but this torch sees no CUDA device; use device='cpu'")
         nets, config = load_checkpoint(_resolve_checkpoint(name_or_path), device=dev)
@@ -155,10 +189,11 @@ class RadioMapEstimator:
 
     # ------------------------------------------------------------------ internals
     def _check_sampler(self, candidates, steps, reuse, eta, seed):
-        K = int(self.defaults.get("candidates", 64) if candidates is None else candidates)
-        S = int(self.defaults.get("steps", 10) if steps is None else steps)
-        R = float(self.defaults.get("reuse", 0.0) if reuse is None else reuse)
-        eta = float(self.defaults.get("eta", 0.0) if eta is None else eta)
+        K = _int_arg("candidates", self.defaults.get("candidates", 64) if candidates is None else candidates)
+        S = _int_arg("steps", self.defaults.get("steps", 10) if steps is None else steps)
+        R = _real_arg("reuse", self.defaults.get("reuse", 0.0) if reuse is None else reuse)
+        eta = _real_arg("eta", self.defaults.get("eta", 0.0) if eta is None else eta)
+        seed = _int_arg("seed", seed)
         if not 0 <= K <= MAX_CANDIDATES:
             raise ValueError(f"candidates must be in 0..{MAX_CANDIDATES} (0 = the boost map alone), got {K}")
         if not 1 <= S <= min(MAX_STEPS, self.scheduler.num_train_timesteps):
@@ -167,8 +202,8 @@ class RadioMapEstimator:
             raise ValueError(f"reuse must be in [0, 1), got {R} (R = 0 disables midpoint reuse)")
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63), got {seed}")
         return K, S, R, eta
 
     @contextmanager
@@ -197,14 +232,11 @@ class RadioMapEstimator:
             with self._timed(timings, "boost"):
                 R_hat = rough_map(self.nets.boost, B, S, M)
             with self._timed(timings, "critical_points"):
-                p = self.boost_params
-                crit, _, count = ops.critical_points(R_hat, B, sigma=p.sigma, capacity=p.n_critical,
-                                                     min_response=p.min_response, backend=self.backend)
-                # one generator per map, seeded alike: a map's points do not depend on its batch
-                rand = torch.cat([random_points_ref(B[i:i + 1], p.n_random, torch.Generator().manual_seed(int(seed)))
-                                  for i in range(n)])
-                S_prime, M_prime = ops.merge_condition(R_hat, torch.cat([crit, rand], 1), S, M,
-                                                       backend=self.backend)
+                cond = boost_condition(R_hat, B, S, M, self.boost_params, random_points_per_map(seed),
+                                       critical_points=partial(ops.critical_points, backend=self.backend),
+                                       merge_condition=partial(ops.merge_condition, backend=self.backend))
+                S_prime, M_prime = cond.S_prime, cond.M_prime
+                crit = cond.points[:, :self.boost_params.n_critical]
         else:
             R_hat, S_prime, M_prime = torch.zeros_like(S), S, M
             crit = torch.full((n, 0, 2), -1, dtype=torch.long, device=dev)
@@ -235,6 +267,10 @@ class RadioMapEstimator:
                     alpha = torch.zeros(n, device=dev)  # no R̂ to correct towards
                 scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params,
                                                     backend=self.backend)
+                if use_boost and boost_candidate:
+                    # the uncertainty is the spread of the K diffusion candidates, not of R̂ vs them
+                    db = self.election_params.db_span / 2
+                    spread = cand[:, :K].float().std(dim=1, unbiased=False) * db * (B == 0)
                 if not use_elect:
                     elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
                 chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
@@ -273,7 +309,7 @@ class RadioMapEstimator:
         noise_fn = None
         if eta > 0:
             def noise_fn(i: int) -> torch.Tensor:
-                g = torch.Generator().manual_seed(int(seed) * 1_000_003 + 7919 * (i + 1))
+                g = torch.Generator().manual_seed(_stream_seed(seed, 1 + i))
                 z = torch.randn((K, H, W), generator=g)
                 return z.repeat(n, 1, 1).to(dev)
 
@@ -287,7 +323,7 @@ class RadioMapEstimator:
             # Stage 1: static-only condition; K midpoints per layout, cached as fp16. Both hit and
             # miss continue from the fp16 value, so results do not depend on the cache state.
             sampler = {"K": K, "steps": steps, "eta": eta, **self.scheduler.to_dict()}
-            keys = [midpoint_key(b, self.model_id, sampler, seed, R) for b in layouts]
+            keys = [midpoint_key(b, self.model_id, sampler, seed, m) for b in layouts]
             mids = [self.cache.get(k) for k in keys]
             missing = [i for i, v in enumerate(mids) if v is None]
             if missing:
