@@ -54,16 +54,30 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
     plt.close(fig)
 
 
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wifidiff_fast.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="out/demo", help="folder for the PNGs and results.json")
-    p.add_argument("--n", type=int, default=50, help="samples per map (default 50)")
+    p.add_argument("--n", type=_count(1), default=50, help="samples per map (default 50)")
     p.add_argument("--checkpoint", default="small")
-    p.add_argument("--candidates", type=int, default=None, help="default: the checkpoint's (64)")
-    p.add_argument("--steps", type=int, default=None, help="default: the checkpoint's (10)")
+    p.add_argument("--candidates", type=_count(0), default=None,
+                   help="default: the checkpoint's (64); 0 = the boost map alone")
+    p.add_argument("--steps", type=_count(1), default=None, help="default: the checkpoint's (10)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_count(0), default=0)
     args = p.parse_args(argv)
 
     from rich.console import Console
@@ -71,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import RadioMapEstimator
     from .data.loaders import example_scenes
-    from .data.protocol import draw_samples, map_seed
-    from .eval import BASELINES, nmse, rmse_db
 
     console = Console(width=140)
     out = Path(args.out)
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         est = RadioMapEstimator.from_pretrained(args.checkpoint, device=args.device)
         scenes = example_scenes()
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     record = est.config.get("training", {})
@@ -94,6 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     stages.add_column("map")
     for name in stage_names:
         stages.add_column(name, justify="right")
+    try:
+        results = _run_all(args, console, est, scenes, out, summary, stages, stage_names)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console.print(summary)
+    console.print(stages)
+    import json
+
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {len(results)} PNGs and results.json to {out}/")
+    return 0
+
+
+def _run_all(args, console, est, scenes, out, summary, stages, stage_names) -> list[dict]:
+    from .data.protocol import draw_samples, map_seed
+    from .eval import BASELINES, nmse, rmse_db
+
     results = []
     for i, scene in enumerate(scenes):
         samples = draw_samples(scene.rss_dbm, scene.buildings, args.n, map_seed(args.seed, i, args.n))
@@ -114,13 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         stages.add_row(scene.name, *(f"{res.timings_ms.get(s, 0.0):.0f}" for s in stage_names))
         results.append({"map": scene.name, "n": args.n, "rmse_db": err, "nmse": nm, "ms": ms,
                         "timings_ms": res.timings_ms, "elected": res.elected, "png": f"{scene.name}.png"})
-    console.print(summary)
-    console.print(stages)
-    import json
-
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    console.print(f"wrote {len(results)} PNGs and results.json to {out}/")
-    return 0
+    return results
 
 
 if __name__ == "__main__":
