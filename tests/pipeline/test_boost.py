@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pipecases import layout
 
 from wifidiff_fast import ops
+from wifidiff_fast.data.symmetry import dihedral, dihedral_inverse
 from wifidiff_fast.models.checkpoint import build_networks
 from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.boost import boost, boost_condition, rough_map
@@ -120,3 +122,22 @@ def test_boost_end_to_end_points_are_open_and_rough_map_bounded():
         p = out.points[b][valid[b]]
         assert (B[b][p[:, 0], p[:, 1]] == 0).all()
         assert (out.M_prime[b] >= M[b]).all() and torch.equal(out.S_prime[b][M[b] > 0], S[b][M[b] > 0])
+
+
+def test_tta_boost_map_is_the_mean_over_the_eight_symmetries_and_equivariant():
+    torch.manual_seed(0)
+    nets = build_networks(preset("tiny"))
+    b = torch.from_numpy(layout(32, 48, seed=3)).float()[None]  # non-square: both shape groups
+    S = torch.zeros_like(b)
+    M = torch.zeros_like(b)
+    S[0, 1, 2], M[0, 1, 2] = 0.3, 1.0
+    S[0, 30, 40], M[0, 30, 40] = -0.2, 1.0
+    with torch.no_grad():
+        tta = rough_map(nets.boost, b, S, M, tta=True)
+        manual = torch.stack([dihedral_inverse(rough_map(nets.boost, dihedral(b, k), dihedral(S, k), dihedral(M, k)), k)
+                              for k in range(8)]).mean(0)
+        torch.testing.assert_close(tta, manual, rtol=1e-5, atol=1e-6)
+        # averaging over the group makes R̂ equivariant: transforming the input transforms R̂
+        turned = rough_map(nets.boost, dihedral(b, 5), dihedral(S, 5), dihedral(M, 5), tta=True)
+        torch.testing.assert_close(turned, dihedral(tta, 5), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(rough_map(nets.boost, b, S, M), tta)  # it is not the plain map

@@ -12,7 +12,8 @@ from wifidiff_fast import _env
 from wifidiff_fast.models.checkpoint import load_checkpoint
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
 from wifidiff_fast.train.__main__ import main as train_main
-from wifidiff_fast.train.data import N_RANGE, BatchSource, dihedral, draw_conditions
+from wifidiff_fast.data.symmetry import dihedral
+from wifidiff_fast.train.data import N_RANGE, BatchSource, draw_conditions
 from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix
 
 pytestmark = pytest.mark.usefixtures("one_thread")

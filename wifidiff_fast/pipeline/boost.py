@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.symmetry import dihedral, dihedral_inverse
 from ..models.features import boost_inputs
 from ..reference.critical_points import critical_points_ref, merge_condition_ref, random_points_ref
 from .params import BoostParams
@@ -24,15 +25,27 @@ class BoostOutput:
     M_prime: torch.Tensor        # [B, H, W]
 
 
-def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
+              tta: bool = False) -> torch.Tensor:
     """R̂ = AttUnet(B, S, M), ``[B, H, W]``, clamped to the model range.
 
+    With ``tta`` R̂ is the mean over the 8 symmetries of the grid (each input transformed, the
+    output transformed back); the symmetries that keep the grid's shape run as one batch.
     The input features are always computed in fp32, also inside a mixed-precision region, so
     training under bf16 autocast sees the same inputs as fp32 inference.
     """
-    with torch.autocast(B.device.type, enabled=False):
-        features = boost_inputs(B.float(), S.float(), M.float())
-    return attunet(features)[:, 0].clamp(-1, 1)
+    if not tta:
+        with torch.autocast(B.device.type, enabled=False):
+            features = boost_inputs(B.float(), S.float(), M.float())
+        return attunet(features)[:, 0].clamp(-1, 1)
+    n = B.shape[0]
+    total = torch.zeros_like(S, dtype=torch.float32)
+    for group in ((0, 2, 4, 6), (1, 3, 5, 7)):  # same output shape within a group
+        stack = lambda x: torch.cat([dihedral(x, k) for k in group])  # noqa: E731
+        out = rough_map(attunet, stack(B), stack(S), stack(M))
+        for j, k in enumerate(group):
+            total += dihedral_inverse(out[j * n:(j + 1) * n].float(), k)
+    return total / 8
 
 
 def boost_condition(R_hat: torch.Tensor, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
@@ -66,4 +79,4 @@ def random_points_per_map(seed: int):
 
 def boost(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor, params: BoostParams,
           generator: torch.Generator | None = None, **ops) -> BoostOutput:
-    return boost_condition(rough_map(attunet, B, S, M), B, S, M, params, generator, **ops)
+    return boost_condition(rough_map(attunet, B, S, M, params.tta), B, S, M, params, generator, **ops)

@@ -230,7 +230,7 @@ class RadioMapEstimator:
         # --- boost block -------------------------------------------------------------
         if use_boost:
             with self._timed(timings, "boost"):
-                R_hat = rough_map(self.nets.boost, B, S, M)
+                R_hat = rough_map(self.nets.boost, B, S, M, tta=self.boost_params.tta)
             with self._timed(timings, "critical_points"):
                 cond = boost_condition(R_hat, B, S, M, self.boost_params, random_points_per_map(seed),
                                        critical_points=partial(ops.critical_points, backend=self.backend),

@@ -20,16 +20,10 @@ import numpy as np
 import torch
 
 from ..data.loaders import load_brat_region
+from ..data.symmetry import dihedral
 from ..data.units import P_MAX_DBM, P_MIN_DBM, dbm_to_model
 
 N_RANGE = (5, 300)
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 symmetries of the square on the last two dims."""
-    if k >= 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
 def draw_conditions(x0: torch.Tensor, buildings: torch.Tensor, generator: torch.Generator,
