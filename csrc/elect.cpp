@@ -46,18 +46,9 @@ void elect_cpu(const at::TensorBase& candidates, const at::TensorBase& R_hat,
         const uint8_t* bld = Bp + b * n;
         // L_s, D and the open maximum in one pass
         double ls = 0, msum = 0, dsum = 0, osum = 0, mx = kNegInf;
-        for (int64_t i = 0; i < n; ++i) {
-          const double v = double(x[i]);
-          const double e = v - double(Sv[i]);
-          ls += double(Mv[i]) * e * e;
-          msum += double(Mv[i]);
-          if (bld[i] == 0) {
-            const double d = v - double(R[i]);
-            dsum += d * d;
-            osum += 1.0;
-            mx = v > mx ? v : mx;
-          }
-        }
+        for (int64_t i = 0; i < n; ++i)
+          accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]), bld[i] == 0, ls, msum,
+                           dsum, osum, mx);
         // transmitters: open 3×3 maxima (buildings do not compete) near the maximum
         const double thr = mx - g.tx_drop;
         auto xv = [&](int64_t i) { return double(x[i]); };

@@ -21,6 +21,21 @@ struct ElectGeometry {
   double tx_drop, tau, lam, gamma, spread_scale;
 };
 
+// One pixel's share of the sample error L_s (Σ M·(x − S)², Σ M), of the correction term D
+// (Σ_open (x − R̂)², Σ_open 1) and of the open maximum (transmitter threshold).
+WD_HD void accumulate_pixel(double v, double s, double m, double r, bool open, double& ls, double& msum,
+                            double& dsum, double& osum, double& mx) {
+  const double e = v - s;
+  ls += m * e * e;
+  msum += m;
+  if (open) {
+    const double d = v - r;
+    dsum += d * d;
+    osum += 1.0;
+    mx = v > mx ? v : mx;
+  }
+}
+
 // Keep the n_tx best (value desc, index asc) of the points offered so far; tv/ti sorted.
 WD_HD void tx_offer(double v, int64_t i, double* tv, int64_t* ti, int& n, int cap) {
   int pos = n < cap ? n : cap;

@@ -39,18 +39,9 @@ elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __rest
 
   // 1. L_s, D and the open maximum
   double ls = 0, msum = 0, dsum = 0, osum = 0, mx = -INFINITY;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double v = double(x[i]);
-    const double e = v - double(Sv[i]);
-    ls += double(Mv[i]) * e * e;
-    msum += double(Mv[i]);
-    if (bld[i] == 0) {
-      const double d = v - double(R[i]);
-      dsum += d * d;
-      osum += 1.0;
-      mx = v > mx ? v : mx;
-    }
-  }
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]), bld[i] == 0, ls, msum, dsum,
+                     osum, mx);
   ls = block_sum(ls, sh_d);
   msum = block_sum(msum, sh_d);
   dsum = block_sum(dsum, sh_d);
