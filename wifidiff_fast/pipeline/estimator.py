@@ -8,7 +8,8 @@
 The boost map R̂ joins the election as one more candidate (index K, ``res.elected == K``): on
 the validation region the boost map was more accurate than the diffusion candidates of the
 shipped checkpoint (docs/RESULTS.md), and the election's job is to return the best map it is
-offered. ``candidates=0`` skips generation and election and returns R̂ after one network pass.
+offered. ``candidates=0`` skips generation and election and returns R̂ after the boost block alone
+(one AttUnet pass, or 8 with the checkpoint's test-time symmetry averaging ``boost.tta``).
 Set ``"pipeline": {"boost_candidate": false}`` in a checkpoint's config for the paper's pure
 election among diffusion candidates.
 
@@ -114,7 +115,8 @@ class RadioMapEstimator:
         self.device = _device_arg(device)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if backend in ("cpp",) and self.device.type != "cpu" or backend in ("cuda", "triton") and self.device.type != "cuda":
+        runs_on = {"cpp": "cpu", "cuda": "cuda", "triton": "cuda"}.get(backend)
+        if runs_on is not None and self.device.type != runs_on:
             raise ValueError(f"backend {backend!r} does not run on device {self.device}; use backend='auto'")
         self.backend = None if backend == "auto" else backend
         self.nets = nets
@@ -124,7 +126,7 @@ class RadioMapEstimator:
         self.scheduler = SchedulerConfig(**config["scheduler"])
         self.defaults = dict(config.get("sampler_defaults", {}))
         self.boost_params = BoostParams(**config.get("boost", {}))
-        # The boost map R̂ joins the election as one more candidate (index K): see the class notes.
+        # The boost map R̂ joins the election as one more candidate (index K): see the module notes.
         self.boost_candidate = bool(config.get("pipeline", {}).get("boost_candidate", True))
         # One source for the dB span: the normalisation range (a stale copy would mis-scale τ, the
         # Friis drops and the uncertainty map).
@@ -242,7 +244,7 @@ class RadioMapEstimator:
             crit = torch.full((n, 0, 2), -1, dtype=torch.long, device=dev)
 
         if K == 0:
-            # Fast path: the boost map alone, one network pass (no candidates, no election).
+            # Fast path: the boost map alone (no candidates, no election).
             if not use_boost:
                 raise ValueError("candidates=0 returns the boost map, so it needs boost=True")
             chosen = R_hat
