@@ -32,8 +32,9 @@ def info(build: bool = True) -> int:
     if build and not peek.loaded and peek.path is None and not peek.reason.startswith("disabled"):
         print("building the native extension (first use; about a minute)...", flush=True)
     st = _native.status(build=build)
-    state = "loaded" if st.loaded else "not loaded"
-    print(f"native extension ({_native.LIB_NAME}): {state}: {st.reason}")
+    # the reason already begins with "loaded" when it is
+    reason = st.reason if st.loaded else f"not loaded: {st.reason}"
+    print(f"native extension ({_native.LIB_NAME}): {reason}")
     if st.built_for:
         print(f"  built for: { {k: st.built_for.get(k) for k in ('torch', 'python', 'cuda', 'compiler', 'built_at')} }")
     print(f"  running:   {st.running}")
