@@ -35,6 +35,12 @@ def interpreted(backend: str, device: str) -> bool:
     return backend == "triton" and device == "cpu"
 
 
+def require_small_if_interpreted(backend: str, device: str, shape_id: str) -> None:
+    """Skip the large shapes for Triton under the interpreter (minutes per call there)."""
+    if interpreted(backend, device) and shape_id in ("256", "batch64"):
+        pytest.skip("Triton interpreter: small shapes only")
+
+
 def make_gen(seed: int = 1234) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

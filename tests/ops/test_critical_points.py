@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from opcases import CASES, interpreted, make_gen, noncontig, require
+from opcases import CASES, make_gen, noncontig, require, require_small_if_interpreted
 from wifidiff_fast.ops import critical_points, merge_condition
 from wifidiff_fast.reference import critical_points_ref, merge_condition_ref, random_points_ref
 from wifidiff_fast.reference.critical_points import structure_tensor_response
@@ -53,8 +53,7 @@ def assert_points_match(out, ref, lam2_64, rtol=2e-4, atol=1e-7):
 @pytest.mark.parametrize("shape_id", list(SHAPES))
 def test_matches_reference(backend, device, shape_id):
     require(backend, device)
-    if interpreted(backend, device) and shape_id in ("256", "batch64"):
-        pytest.skip("Triton interpreter: small shapes only")
+    require_small_if_interpreted(backend, device, shape_id)
     gen = make_gen(hash(shape_id) % 1000)
     R, bld = smooth_maps(*SHAPES[shape_id], gen, device)
     capacity = 200 if shape_id == "tiny" else 64  # tiny: capacity > H·W pads

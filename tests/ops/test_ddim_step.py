@@ -14,7 +14,7 @@ from wifidiff_fast.sampling.schedules import SchedulerConfig, ddim_table
 def gen():
     return make_gen()
 
-from opcases import CASES, interpreted, make_gen, noncontig, require
+from opcases import CASES, make_gen, noncontig, require, require_small_if_interpreted
 
 SHAPES = {
     "tiny": (1, 1, 3, 5),
@@ -42,8 +42,7 @@ def _ref64(x, eps, table, step, z, clip):
 @pytest.mark.parametrize("clip,noise", [(True, True), (False, False)], ids=["clip-noise", "noclip"])
 def test_matches_reference(backend, device, shape_id, clip, noise, gen):
     require(backend, device)
-    if interpreted(backend, device) and shape_id in ("256", "batch64"):
-        pytest.skip("Triton interpreter: small shapes only")
+    require_small_if_interpreted(backend, device, shape_id)
     x, eps, z, table = _inputs(SHAPES[shape_id], device, gen)
     z = z if noise else None
     for step in (0, 4, torch.tensor(9, device=device)):

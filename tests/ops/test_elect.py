@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from opcases import CASES, interpreted, make_gen, noncontig, require
+from opcases import CASES, make_gen, noncontig, require, require_small_if_interpreted
 from wifidiff_fast.ops import ElectionParams, elect
 from wifidiff_fast.reference import elect_ref
 from wifidiff_fast.reference.elect import detect_transmitters, ray_offsets, ring_offsets
@@ -64,8 +64,7 @@ def check_against_reference(out, inputs, params, spread_atol=1e-3):
 @pytest.mark.parametrize("shape_id", list(SHAPES))
 def test_matches_reference(backend, device, shape_id):
     require(backend, device)
-    if interpreted(backend, device) and shape_id in ("256", "batch64"):
-        pytest.skip("Triton interpreter: small shapes only")
+    require_small_if_interpreted(backend, device, shape_id)
     inputs = scene(*SHAPES[shape_id], make_gen(len(shape_id)), device)
     params = ElectionParams()
     out = elect(*inputs, params, backend=backend)

@@ -348,16 +348,9 @@ class Trainer:
         rows = list(csv.DictReader(open(self.log_path)))
         out = {}
         for key in ("loss_boost", "loss_den", "val_nmse_boost", "val_rmse_db_boost"):
-            vals = [float(r[key]) for r in rows if r.get(key) not in (None, "") and _is_float(r[key])]
+            vals = [float(r[key]) for r in rows if r.get(key)]  # log.csv holds numbers or ""
             if vals:
                 tail = vals[-20:] if key.startswith("loss") else vals[-1:]
                 out[key] = sum(tail) / len(tail)
         return out
 
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
