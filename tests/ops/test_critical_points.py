@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from opcases import CASES, make_gen, noncontig, require, require_small_if_interpreted
+from opcases import CASES, NATIVE_CASES, make_gen, noncontig, require, require_small_if_interpreted
 from wifidiff_fast.ops import critical_points, merge_condition
 from wifidiff_fast.reference import critical_points_ref, merge_condition_ref, random_points_ref
 from wifidiff_fast.reference.critical_points import structure_tensor_response
@@ -95,7 +95,7 @@ def test_noncontiguous_and_bool_buildings(backend, device):
     assert_points_match(out, ref, structure_tensor_response(R.double().cpu(), 1.5))
 
 
-@pytest.mark.parametrize("backend,device", [c for c in CASES if c.values[1] == "cuda"])
+@pytest.mark.parametrize("backend,device", NATIVE_CASES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_two_times_rule(backend, device, dtype):
     require(backend, device)

@@ -14,7 +14,7 @@ from wifidiff_fast.sampling.schedules import SchedulerConfig, ddim_table
 def gen():
     return make_gen()
 
-from opcases import CASES, make_gen, noncontig, require, require_small_if_interpreted
+from opcases import CASES, NATIVE_CASES, make_gen, noncontig, require, require_small_if_interpreted
 
 SHAPES = {
     "tiny": (1, 1, 3, 5),
@@ -76,7 +76,7 @@ def test_noncontiguous_inputs(backend, device, gen):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend,device", [c for c in CASES if c.values[1] == "cuda"])
+@pytest.mark.parametrize("backend,device", NATIVE_CASES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_two_times_rule(backend, device, dtype, gen):
     """kernel error ≤ 2 × the same-precision reference's error + atol (flash-attention's rule)."""
