@@ -6,9 +6,11 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty_like.h>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "checks.h"
 
@@ -16,7 +18,8 @@ namespace wifidiff {
 
 void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const at::TensorBase& table,
                    int64_t step_value, const at::TensorBase* noise, bool clip_sample,
-                   double clip_range, const at::TensorBase& x_prev, const at::TensorBase& x0_pred) {
+                   double clip_range, const KnownRaster& known, const at::TensorBase& x_prev,
+                   const at::TensorBase& x0_pred) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cpu", [&] {
     using acc = acc_t<scalar_t>;
     const acc* row = table.const_data_ptr<acc>() + step_value * 5;
@@ -24,33 +27,47 @@ void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const a
     const scalar_t* x = x_t.const_data_ptr<scalar_t>();
     const scalar_t* e = eps.const_data_ptr<scalar_t>();
     const scalar_t* z = noise ? noise->const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t* kv = known.known ? known.known->const_data_ptr<scalar_t>() : nullptr;
+    const uint8_t* km = known.mask ? known.mask->const_data_ptr<uint8_t>() : nullptr;
     scalar_t* xp = x_prev.mutable_data_ptr<scalar_t>();
     scalar_t* x0 = x0_pred.mutable_data_ptr<scalar_t>();
     const acc r = static_cast<acc>(clip_range);
-    at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
-      if (z) {
-        for (int64_t i = begin; i < end; ++i) {
-          acc a, b;
-          ddim_update<acc>(acc(x[i]), acc(e[i]), acc(z[i]), c, clip_sample, r, a, b);
-          xp[i] = scalar_t(a);
-          x0[i] = scalar_t(b);
+    const int64_t plane = known.plane;
+    // one loop body per (noise?, known write?) so the common paths stay branch-free and vectorise
+    auto run = [&](auto has_noise, auto has_known) {
+      constexpr bool kNoise = decltype(has_noise)::value;
+      constexpr bool kKnown = decltype(has_known)::value;
+      at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+        // walk one candidate plane at a time: the known raster index is i + shift inside it
+        for (int64_t i = begin; i < end;) {
+          const int64_t stop = kKnown ? std::min(end, (i / plane + 1) * plane) : end;
+          const int64_t shift = kKnown ? known_index(i, plane, known.per_group) - i : 0;
+          for (; i < stop; ++i) {
+            const bool w = kKnown && km[i + shift] != 0;
+            acc a, b;
+            ddim_update<acc>(acc(x[i]), acc(e[i]), kNoise ? acc(z[i]) : acc(0), c, clip_sample, r,
+                             w, w ? acc(kv[i + shift]) : acc(0), a, b);
+            xp[i] = scalar_t(a);
+            x0[i] = scalar_t(b);
+          }
         }
-      } else {
-        for (int64_t i = begin; i < end; ++i) {
-          acc a, b;
-          ddim_update<acc>(acc(x[i]), acc(e[i]), acc(0), c, clip_sample, r, a, b);
-          xp[i] = scalar_t(a);
-          x0[i] = scalar_t(b);
-        }
-      }
-    });
+      });
+    };
+    using yes = std::true_type;
+    using no = std::false_type;
+    if (z && km) run(yes{}, yes{});
+    else if (z) run(yes{}, no{});
+    else if (km) run(no{}, yes{});
+    else run(no{}, no{});
   });
 }
 
 std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Tensor& eps,
                                              const at::Tensor& table, const at::Tensor& step,
                                              const std::optional<at::Tensor>& noise,
-                                             bool clip_sample, double clip_range) {
+                                             bool clip_sample, double clip_range,
+                                             const std::optional<at::Tensor>& known,
+                                             const std::optional<at::Tensor>& known_mask) {
   WD_CHECK_FLOAT(x_t);
   WD_CHECK_NONEMPTY(x_t);
   WD_CHECK_CONTIG(x_t);
@@ -76,6 +93,28 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
     WD_CHECK_CONTIG(z);
   }
   TORCH_CHECK(clip_range > 0, "clip_range must be > 0, got ", clip_range);
+  TORCH_CHECK(known.has_value() == known_mask.has_value(),
+              "known and known_mask go together: give both or neither");
+  KnownRaster kr;
+  kr.plane = x_t.numel() / x_t.size(0);
+  if (known.has_value()) {
+    const at::Tensor& kv = *known;
+    const at::Tensor& km = *known_mask;
+    WD_CHECK_DTYPE(kv, x_t.scalar_type());
+    WD_CHECK_DEVICE(kv, x_t);
+    WD_CHECK_CONTIG(kv);
+    TORCH_CHECK(kv.dim() == x_t.dim() && kv.size(0) >= 1 && x_t.size(0) % kv.size(0) == 0 &&
+                    kv.sizes().slice(1) == x_t.sizes().slice(1),
+                "known has shape ", kv.sizes(), "; expected [G, ", x_t.sizes().slice(1),
+                "] with G dividing ", x_t.size(0));
+    WD_CHECK_DTYPE(km, at::kByte);
+    WD_CHECK_SHAPE(km, kv);
+    WD_CHECK_DEVICE(km, x_t);
+    WD_CHECK_CONTIG(km);
+    kr.known = &kv;
+    kr.mask = &km;
+    kr.per_group = x_t.size(0) / kv.size(0);
+  }
   int64_t step_value = -1;
   const int64_t* step_ptr = nullptr;
   if (step.device().is_cpu()) {
@@ -91,13 +130,13 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
   if (x_t.is_cuda()) {
 #ifdef WITH_CUDA
     launch_ddim_step_kernel(x_t, eps, table, step_ptr, step_value, z, clip_sample, clip_range,
-                            x_prev, x0_pred);
+                            kr, x_prev, x0_pred);
 #else
     TORCH_CHECK(false, "wifidiff_C was built without CUDA");
 #endif
   } else {
     TORCH_CHECK(x_t.device().is_cpu(), "unsupported device ", x_t.device());
-    ddim_step_cpu(x_t, eps, table, step_value, z, clip_sample, clip_range, x_prev, x0_pred);
+    ddim_step_cpu(x_t, eps, table, step_value, z, clip_sample, clip_range, kr, x_prev, x0_pred);
   }
   return {x_prev, x0_pred};
 }

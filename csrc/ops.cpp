@@ -9,7 +9,8 @@
 namespace wifidiff {
 std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                              const at::Tensor&, const std::optional<at::Tensor>&,
-                                             bool, double);
+                                             bool, double, const std::optional<at::Tensor>&,
+                                             const std::optional<at::Tensor>&);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> critical_points(const at::Tensor&, const at::Tensor&,
                                                                double, int64_t, double);
 std::tuple<at::Tensor, at::Tensor> merge_condition(const at::Tensor&, const at::Tensor&,
@@ -22,7 +23,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> elect(
 
 TORCH_LIBRARY(wifidiff_C, m) {
   m.def("ddim_step(Tensor x_t, Tensor eps, Tensor table, Tensor step, Tensor? noise, "
-        "bool clip_sample, float clip_range) -> (Tensor, Tensor)");
+        "bool clip_sample, float clip_range, Tensor? known, Tensor? known_mask) -> (Tensor, Tensor)");
   m.def("critical_points(Tensor R_hat, Tensor buildings, float sigma, int capacity, "
         "float min_response) -> (Tensor, Tensor, Tensor)");
   m.def("merge_condition(Tensor R_hat, Tensor points, Tensor S, Tensor M) -> (Tensor, Tensor)");

@@ -21,12 +21,15 @@ def specs():
 
     hw = {"H": "i32", "W": "i32"}
     out = []
-    for xt in ("fp32", "bf16", "fp16"):
+    for xt, known in (("fp32", False), ("fp32", True), ("bf16", True), ("fp16", True)):
         out.append((dd._ddim_step_kernel, {
-            "x_ptr": f"*{xt}", "eps_ptr": f"*{xt}", "noise_ptr": f"*{xt}", "table_ptr": "*fp32",
-            "step_ptr": "*i64", "x_prev_ptr": f"*{xt}", "x0_ptr": f"*{xt}", "n": "i32",
-            "n_steps": "i32", "clip_range": "fp32", "HAS_NOISE": "constexpr", "CLIP": "constexpr",
-            "BLOCK": "constexpr"}, {"HAS_NOISE": True, "CLIP": True, "BLOCK": 4096}, xt))
+            "x_ptr": f"*{xt}", "eps_ptr": f"*{xt}", "noise_ptr": f"*{xt}", "known_ptr": f"*{xt}",
+            "known_mask_ptr": "*u8", "table_ptr": "*fp32", "step_ptr": "*i64",
+            "x_prev_ptr": f"*{xt}", "x0_ptr": f"*{xt}", "n": "i32", "plane": "i32",
+            "per_group": "i32", "n_steps": "i32", "clip_range": "fp32", "HAS_NOISE": "constexpr",
+            "CLIP": "constexpr", "HAS_KNOWN": "constexpr", "BLOCK": "constexpr"},
+            {"HAS_NOISE": True, "CLIP": True, "HAS_KNOWN": known, "BLOCK": 4096},
+            f"{xt}{'+known' if known else ''}"))
     tile = {"BLOCK_H": 16, "BLOCK_W": 64}
     for xt in ("fp32", "bf16"):
         out.append((cp._structure_h_kernel, {
@@ -75,7 +78,7 @@ def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]
         assert kernel.asm.get("cubin"), f"{fn.__name__}: no cubin"
         done.append((f"{fn.__name__}[{tag}]", dt))
         if verbose:
-            print(f"ok  {fn.__name__:<24} {tag:<5} sm_{arch}  {dt:.2f}s  "
+            print(f"ok  {fn.__name__:<24} {tag:<10} sm_{arch}  {dt:.2f}s  "
                   f"{kernel.n_regs if hasattr(kernel, 'n_regs') else ''}", flush=True)
     return done
 

@@ -54,6 +54,47 @@ def test_matches_reference(backend, device, shape_id, clip, noise, gen):
         torch.testing.assert_close(x0.double(), r_x0, rtol=1e-5, atol=2e-5)
 
 
+def _known_raster(groups, shape, device, gen, dtype=torch.float32, density=0.2):
+    """A condition raster S′ (values in [-1, 1]) and its mask M′ ([G, C, H, W], ~density set)."""
+    known = (torch.rand((groups, *shape[1:]), generator=gen, dtype=torch.float64) * 2 - 1)
+    mask = torch.rand((groups, *shape[1:]), generator=gen) < density
+    return known.to(device, dtype), mask.to(device)
+
+
+@pytest.mark.parametrize("backend,device", CASES)
+@pytest.mark.parametrize("shape_id,groups", [("tiny", 1), ("odd", 3), ("odd", 1), ("batch64", 4)])
+def test_known_sample_write_matches_reference(backend, device, shape_id, groups, gen):
+    require(backend, device)
+    require_small_if_interpreted(backend, device, shape_id)
+    x, eps, z, table = _inputs(SHAPES[shape_id], device, gen)
+    known, mask = _known_raster(groups, x.shape, device, gen)
+    for step in (0, 5, 9):
+        x_prev, x0 = ddim_step(x, eps, table, step, noise=z, known=known, known_mask=mask,
+                               backend=backend)
+        r_prev, r_x0 = ddim_step_ref(x.double(), eps.double(), table.double(), step, z.double(),
+                                     True, 1.0, known.double(), mask)
+        torch.testing.assert_close(x_prev.double(), r_prev, rtol=1e-5, atol=2e-5)
+        torch.testing.assert_close(x0.double(), r_x0, rtol=1e-5, atol=2e-5)
+        # the spec itself: x0 is exactly the known value at every set pixel of the candidate's map
+        per = x.shape[0] // groups
+        written = mask.repeat_interleave(per, 0)
+        assert torch.equal(x0[written], known.repeat_interleave(per, 0)[written])
+        if step == 9:  # the last DDIM step returns x0: candidates pass through the known values
+            torch.testing.assert_close(x_prev[written], x0[written], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend,device", CASES)
+def test_known_sample_write_groups_follow_the_candidate_layout(backend, device, gen):
+    """K = N // G consecutive candidates share a raster row (repeat_interleave, not repeat)."""
+    require(backend, device)
+    x, eps, _, table = _inputs((6, 1, 5, 7), device, gen)
+    known = torch.tensor([-0.5, 0.25, 0.75], device=device).view(3, 1, 1, 1).expand(3, 1, 5, 7)
+    mask = torch.ones(3, 1, 5, 7, dtype=torch.bool, device=device)
+    _, x0 = ddim_step(x, eps, table, 2, known=known.contiguous(), known_mask=mask, backend=backend)
+    assert x0.amin(dim=(1, 2, 3)).tolist() == [-0.5, -0.5, 0.25, 0.25, 0.75, 0.75]
+    assert x0.amax(dim=(1, 2, 3)).tolist() == [-0.5, -0.5, 0.25, 0.25, 0.75, 0.75]
+
+
 @pytest.mark.parametrize("backend,device", CASES)
 def test_float64_is_exact_enough(backend, device, gen):
     require(backend, device)
@@ -99,8 +140,12 @@ def test_opcheck(backend, device, gen):
 
     x, eps, z, table = _inputs((2, 1, 8, 8), device, gen)
     step = torch.tensor(1)
-    torch.library.opcheck(_ddim_step_op, (x, eps, table, step, z, True, 1.0, backend))
-    torch.library.opcheck(_ddim_step_op, (x, eps, table, step, None, False, 1.0, backend))
+    known, mask = _known_raster(1, x.shape, device, gen)
+    torch.library.opcheck(_ddim_step_op, (x, eps, table, step, z, True, 1.0, None, None, backend))
+    torch.library.opcheck(_ddim_step_op, (x, eps, table, step, None, False, 1.0, None, None,
+                                          backend))
+    torch.library.opcheck(_ddim_step_op, (x, eps, table, step, z, True, 1.0, known,
+                                          mask.to(torch.uint8), backend))
 
 
 @pytest.mark.parametrize("backend,device", [c for c in CASES if c.values[0] != "reference"])
@@ -135,6 +180,17 @@ def test_bad_inputs_raise_before_launch(gen):
         ddim_step(x, eps, table, 0, clip_range=0.0)
     with pytest.raises(ValueError, match="unknown backend"):
         ddim_step(x, eps, table, 0, backend="fortran")
+    known, mask = _known_raster(1, x.shape, "cpu", gen)
+    with pytest.raises(ValueError, match="together"):
+        ddim_step(x, eps, table, 0, known=known)
+    with pytest.raises(ValueError, match="G dividing 2"):
+        ddim_step(x, eps, table, 0, known=known[:, :, :3], known_mask=mask[:, :, :3])
+    with pytest.raises(ValueError, match="G dividing 2"):
+        ddim_step(x, eps, table, 0, known=torch.cat([known] * 3), known_mask=torch.cat([mask] * 3))
+    with pytest.raises(TypeError, match="known"):
+        ddim_step(x, eps, table, 0, known=known.double(), known_mask=mask)
+    with pytest.raises(ValueError, match="known_mask"):
+        ddim_step(x, eps, table, 0, known=known, known_mask=mask[..., :2])
 
 
 def test_native_checks_mirror_python(gen):
@@ -147,13 +203,24 @@ def test_native_checks_mirror_python(gen):
     x, eps, z, table = _inputs((2, 1, 4, 4), "cpu", gen)
     step = torch.tensor(0)
     with pytest.raises(RuntimeError, match="contiguous"):
-        ops.ddim_step(noncontig(x), noncontig(eps), table, step, None, True, 1.0)
+        ops.ddim_step(noncontig(x), noncontig(eps), table, step, None, True, 1.0, None, None)
     with pytest.raises(RuntimeError, match="out of range"):
-        ops.ddim_step(x, eps, table, torch.tensor(10), None, True, 1.0)
+        ops.ddim_step(x, eps, table, torch.tensor(10), None, True, 1.0, None, None)
     with pytest.raises(RuntimeError, match="empty"):
-        ops.ddim_step(x[:0], eps[:0], table, step, None, True, 1.0)
+        ops.ddim_step(x[:0], eps[:0], table, step, None, True, 1.0, None, None)
     with pytest.raises((TypeError, RuntimeError), match="dtype"):
-        ops.ddim_step(x, eps.double(), table, step, None, True, 1.0)
+        ops.ddim_step(x, eps.double(), table, step, None, True, 1.0, None, None)
+    known, mask = _known_raster(1, x.shape, "cpu", gen)
+    mask = mask.to(torch.uint8)
+    with pytest.raises(RuntimeError, match="together"):
+        ops.ddim_step(x, eps, table, step, None, True, 1.0, known, None)
+    with pytest.raises(RuntimeError, match="G dividing"):
+        ops.ddim_step(x, eps, table, step, None, True, 1.0, torch.cat([known] * 3),
+                      torch.cat([mask] * 3))
+    with pytest.raises((TypeError, RuntimeError), match="dtype"):
+        ops.ddim_step(x, eps, table, step, None, True, 1.0, known, mask.bool())
+    with pytest.raises(RuntimeError, match="shape"):
+        ops.ddim_step(x, eps, table, step, None, True, 1.0, known, mask[..., :2].contiguous())
 
 
 @pytest.mark.gpu

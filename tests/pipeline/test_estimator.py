@@ -173,7 +173,8 @@ def test_election_picks_the_planted_candidate(tiny_ckpt_pure, scene, monkeypatch
     planted_idx, offsets = 2, [0.15, -0.1, 0.0, 0.25]
     seen = {}
 
-    def fake_generate(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost):
+    def fake_generate(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost,
+                      known_write=False):
         # S′ holds the real samples where M′ marks them (R̂'s own values at the boost points)
         planted = torch.where(M_prime > 0, S_prime, R_hat)
         seen["planted"] = planted
@@ -186,6 +187,52 @@ def test_election_picks_the_planted_candidate(tiny_ckpt_pure, scene, monkeypatch
     expect = model_to_dbm(seen["planted"][0].numpy().astype(np.float64), -130.0, -10.0)
     open_ = b == 0
     np.testing.assert_allclose(res.rss_dbm[open_], expect[open_], rtol=0, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------- known-sample write
+def test_known_write_steers_every_step_but_the_last(tiny_ckpt_pure, scene, monkeypatch):
+    """Stage-2 steps 0..S−2 write S′ into x̂0 at M′ (fused in ddim_step); stage 1 and the last
+    step do not, so the election's sample error still compares the network's own predictions."""
+    from wifidiff_fast import ops
+    from wifidiff_fast.pipeline import estimator as estimator_module
+
+    b, s = scene
+    est = estimator(tiny_ckpt_pure)
+    steps, reuse = 4, 0.25  # one static-only step, then three stage-2 steps
+    calls = []
+    real_step = ops.ddim_step
+
+    def spy(x_t, eps, table, i, **kw):
+        out = real_step(x_t, eps, table, i, **kw)
+        calls.append((i, kw.get("known"), kw.get("known_mask"), out[1]))
+        return out
+
+    monkeypatch.setattr(estimator_module.ops, "ddim_step", spy)
+    kw = dict(candidates=K, steps=steps, reuse=reuse, seed=5, return_candidates=True)
+    steered = est.estimate(b, s, known_write=True, **kw)
+    assert [(i, known is not None) for i, known, _, _ in calls] == [(0, False), (1, True), (2, True),
+                                                                      (3, False)]
+    for _, known, mask, x0 in calls[1:3]:
+        write = (mask != 0).repeat_interleave(K, 0)
+        assert write.any()
+        assert torch.equal(x0[write], known.repeat_interleave(K, 0)[write])
+    calls.clear()
+    plain = est.estimate(b, s, known_write=False, **kw)
+    assert all(known is None for _, known, _, _ in calls)
+    open_ = b == 0
+    assert np.abs(steered.candidates_dbm[:, open_] - plain.candidates_dbm[:, open_]).max() > 0.01
+    _same(plain, est.estimate(b, s, **kw))  # off is the default of this checkpoint
+
+
+def test_known_write_default_comes_from_the_config(tmp_path, scene):
+    from pipecases import write_tiny_checkpoint
+
+    b, s = scene
+    on = estimator(write_tiny_checkpoint(tmp_path / "on", known_sample_write=True))
+    kw = dict(candidates=K, steps=STEPS, seed=2, return_candidates=True)
+    _same(on.estimate(b, s, **kw), on.estimate(b, s, known_write=True, **kw))
+    off = on.estimate(b, s, known_write=False, **kw)
+    assert np.abs(off.candidates_dbm - on.estimate(b, s, **kw).candidates_dbm)[:, b == 0].max() > 0.01
 
 
 # ---------------------------------------------------------------------------- threads

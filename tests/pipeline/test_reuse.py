@@ -33,7 +33,8 @@ def _spy(est, monkeypatch):
     calls = []
     real = est._generate
 
-    def spy(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost):
+    def spy(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost, known_write=False):
+        assert not known_write, "_manual below writes out the generation without the known-sample write"
         out = real(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost)
         calls.append(dict(B=B, S_prime=S_prime, M_prime=M_prime, R_hat=R_hat, K=K_, steps=steps, R=R, eta=eta,
                           seed=seed, has_boost=has_boost, out=out))

@@ -86,6 +86,7 @@ class EstimatorOptions:
     reuse: float = 0.0
     device: str = "cpu"
     seed: int = 0
+    known_write: bool | None = None  # None: the checkpoint's setting
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +162,8 @@ def _estimator_factory(name: str, boost: bool, elect: bool, mode: str = "final",
             return Method(name, fn)
 
         common = dict(candidates=options.candidates, steps=options.steps, reuse=options.reuse,
-                      seed=options.seed, boost=boost, elect=elect, boost_candidate=boost_candidate)
+                      seed=options.seed, boost=boost, elect=elect, boost_candidate=boost_candidate,
+                      known_write=options.known_write)
         if mode == "oracle":
             def fn(buildings, samples, target):
                 res = est.estimate(buildings, samples, return_candidates=True, **common)
@@ -506,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--reuse", type=_float_list, default=[0.0],
                    help="midpoint-reuse ratio(s) in [0, 1); several expand wifidiff methods")
     g.add_argument("--device", default="cpu")
+    g.add_argument("--known-write", choices=("on", "off"), default=None,
+                   help="steer the DDIM steps through the condition raster S′ (default: the checkpoint's)")
     return p
 
 
@@ -527,7 +531,8 @@ def run_cli(args: argparse.Namespace, argv: list[str]) -> dict:
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir} is not a folder")
     options = EstimatorOptions(checkpoint=args.checkpoint, candidates=args.candidates, steps=args.steps,
-                               reuse=args.reuse[0], device=args.device, seed=args.seed)
+                               reuse=args.reuse[0], device=args.device, seed=args.seed,
+                               known_write=None if args.known_write is None else args.known_write == "on")
     # Resolve names first (cheap, catches typos) — building estimator methods loads the model.
     from .datasets import DATASETS
 

@@ -13,6 +13,12 @@ offered. ``candidates=0`` skips generation and election and returns R̂ after th
 Set ``"pipeline": {"boost_candidate": false}`` in a checkpoint's config for the paper's pure
 election among diffusion candidates.
 
+``known_write=True`` (or ``"pipeline": {"known_sample_write": true}``) makes every stage-2 DDIM
+step but the last write the condition raster S′ into x̂0 at the M′ pixels (the fused ``ddim_step``
+does it in the same pass): the candidates are steered through the measurements and the boost
+points, while the last step stays the network's own prediction so that the election's sample
+error still tells candidates apart.
+
 Deterministic for a given seed (all noise comes from CPU generators seeded per map and per step,
 so a cache hit and a cache miss give the same map), and safe to call from several threads (the
 networks are only read; the midpoint cache has its own lock).
@@ -128,6 +134,7 @@ class RadioMapEstimator:
         self.boost_params = BoostParams(**config.get("boost", {}))
         # The boost map R̂ joins the election as one more candidate (index K): see the module notes.
         self.boost_candidate = bool(config.get("pipeline", {}).get("boost_candidate", True))
+        self.known_write = bool(config.get("pipeline", {}).get("known_sample_write", False))
         # One source for the dB span: the normalisation range (a stale copy would mis-scale τ, the
         # Friis drops and the uncertainty map).
         self.election_params = ElectionParams(**{**config.get("election", {}), "db_span": self.p_max - self.p_min})
@@ -151,19 +158,24 @@ class RadioMapEstimator:
     def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
                  reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
                  elect: bool = True, return_candidates: bool = False,
-                 boost_candidate: bool | None = None) -> EstimateResult:
+                 boost_candidate: bool | None = None, known_write: bool | None = None) -> EstimateResult:
         """Estimate one map. ``boost_candidate`` (default: the checkpoint's setting) lets the boost
-        map R̂ join the election; ``False`` is the paper's election among diffusion candidates only."""
+        map R̂ join the election; ``False`` is the paper's election among diffusion candidates only.
+        ``known_write`` (default: the checkpoint's setting) steers the DDIM steps through S′ (see
+        the module notes)."""
         return self.estimate_batch([(buildings, samples)], candidates=candidates, steps=steps, reuse=reuse,
                                    seed=seed, eta=eta, boost=boost, elect=elect,
-                                   return_candidates=return_candidates, boost_candidate=boost_candidate)[0]
+                                   return_candidates=return_candidates, boost_candidate=boost_candidate,
+                                   known_write=known_write)[0]
 
     def estimate_batch(self, items, candidates: int | None = None, steps: int | None = None,
                        reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
                        elect: bool = True, return_candidates: bool = False,
-                       boost_candidate: bool | None = None) -> list[EstimateResult]:
+                       boost_candidate: bool | None = None, known_write: bool | None = None
+                       ) -> list[EstimateResult]:
         """Many maps in one call; maps of the same grid size run as one batch."""
         boost_candidate = self.boost_candidate if boost_candidate is None else bool(boost_candidate)
+        known_write = self.known_write if known_write is None else bool(known_write)
         K, S, R, eta = self._check_sampler(candidates, steps, reuse, eta, seed)
         clean = []
         for i, item in enumerate(items):
@@ -184,7 +196,7 @@ class RadioMapEstimator:
             by_shape.setdefault(b.shape, []).append(i)
         for idx in by_shape.values():
             outs = self._run([clean[i] for i in idx], K, S, R, eta, seed, boost, elect, return_candidates,
-                             boost_candidate)
+                             boost_candidate, known_write)
             for i, out in zip(idx, outs):
                 results[i] = out
         return results  # type: ignore[return-value]
@@ -219,7 +231,8 @@ class RadioMapEstimator:
         timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
 
     @torch.inference_mode()
-    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates, boost_candidate):
+    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates, boost_candidate,
+             known_write):
         dev, n = self.device, len(maps)
         H, W = maps[0][0].shape
         timings: dict[str, float] = {}
@@ -257,7 +270,7 @@ class RadioMapEstimator:
             # --- generation block (with midpoint reuse) ------------------------------
             with self._timed(timings, "generation"):
                 cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta,
-                                      seed, 1.0 if use_boost else 0.0)
+                                      seed, 1.0 if use_boost else 0.0, known_write)
             # --- election block -------------------------------------------------------
             with self._timed(timings, "election"):
                 if use_boost:
@@ -300,7 +313,8 @@ class RadioMapEstimator:
                 candidates_dbm=cands))
         return out
 
-    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost):
+    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost,
+                  known_write=False):
         """``[n, K, H, W]`` candidates (model space) for n maps."""
         dev = self.device
         n, H, W = B.shape
@@ -315,9 +329,11 @@ class RadioMapEstimator:
                 z = torch.randn((K, H, W), generator=g)
                 return z.repeat(n, 1, 1).to(dev)
 
-        def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0):
+        def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0, write=False):
+            # the known raster [n, H, W] is shared by each map's K candidates (no repeat needed)
+            known = dict(known=S_prime, known_mask=M_prime) if write and i < steps - 1 else {}
             return ops.ddim_step(x_t, eps, tbl, i, noise=noise, clip_sample=clip_sample,
-                                 clip_range=clip_range, backend=self.backend)
+                                 clip_range=clip_range, backend=self.backend, **known)
 
         clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
         m = reuse_steps(R, steps)
@@ -342,5 +358,6 @@ class RadioMapEstimator:
             x = torch.cat([v.to(dev, torch.float32) for v in mids])
         eps_fn = make_eps_fn(self.nets.denoiser, table, timesteps, Bk, rep(S_prime), rep(M_prime), rep(R_hat),
                              1.0, has_boost, self.scheduler.prediction_type, self.chunk)
-        x, _ = ddim_sample(eps_fn, x, table, m, steps, step_fn=step_fn, noise_fn=noise_fn, **clip)
+        x, _ = ddim_sample(eps_fn, x, table, m, steps, step_fn=partial(step_fn, write=known_write),
+                           noise_fn=noise_fn, **clip)
         return x.clamp(-1, 1).view(n, K, H, W)

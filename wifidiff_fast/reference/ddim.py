@@ -11,7 +11,8 @@ import torch
 
 def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor | int,
                   noise: torch.Tensor | None = None, clip_sample: bool = True,
-                  clip_range: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                  clip_range: float = 1.0, known: torch.Tensor | None = None,
+                  known_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One DDIM update x_t → x_prev for a whole batch ``[N, C, H, W]``.
 
     Args:
@@ -21,6 +22,11 @@ def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, ste
         step: row index into ``table`` (int or 0-dim integer tensor; a tensor keeps it on device).
         noise: standard normal noise, used when σ_t > 0 (η > 0); ``None`` means zero noise.
         clip_sample: clamp x0_pred to ``[-clip_range, clip_range]`` (diffusers ``clip_sample``).
+        known, known_mask: the known-sample write of the condition raster (optional, together):
+            ``[G, C, H, W]`` with G dividing N; candidate n belongs to group ``n // (N // G)``
+            (the pipeline's ``repeat_interleave`` layout: K candidates per map). Where the mask
+            is non-zero, x0_pred takes the known value (after clipping: measurements win), and
+            x_prev is computed from that x0_pred. ε is not recomputed (as for clipping).
 
     Returns:
         ``(x_prev, x0_pred)``, both shaped like ``x_t`` and in its dtype.
@@ -35,6 +41,11 @@ def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, ste
     # 2. optional clipping of x0 (eps is NOT recomputed: diffusers' use_clipped_model_output=False)
     if clip_sample:
         x0_pred = x0_pred.clamp(-clip_range, clip_range)
+    # 2b. optional known-sample write: x0 = S′ where M′ ≠ 0, per group of N // G candidates
+    if known is not None:
+        per_group = x_t.shape[0] // known.shape[0]
+        write = known_mask.repeat_interleave(per_group, 0) != 0
+        x0_pred = torch.where(write, known.to(coef.dtype).repeat_interleave(per_group, 0), x0_pred)
     # 3. direction pointing to x_t (eq. 12 second term)
     direction = dir_coef * e
     # 4. x_{t-1} without noise, 5. plus σ_t·z when η > 0
