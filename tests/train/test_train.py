@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
@@ -142,6 +143,44 @@ def test_two_step_run_resumes_and_exports(tmp_path):
     b[10:14, 10:20] = 1
     res = est.estimate(b.numpy(), [[1, 1, -60.0], [30, 25, -80.0]], candidates=1, steps=1)
     assert res.rss_dbm.shape == (32, 32) and res.rss_dbm[1, 1] == -60.0
+
+
+def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path):
+    """Stage "boost" from an exported checkpoint: the denoiser stays bit-identical, best.pt holds
+    the best validation's EMA, and the export keeps the initial checkpoint's inference settings."""
+    init = Trainer(_cfg(tmp_path / "init")).export(tmp_path / "init_ckpt", "init")
+    config_path = init / "config.json"
+    config = json.loads(config_path.read_text())
+    config["pipeline"] = {"boost_candidate": True, "known_sample_write": False}
+    config["boost"]["tta"] = True
+    config_path.write_text(json.dumps(config))  # the sha256 covers the weights file only
+
+    run = tmp_path / "ft"
+    trainer = Trainer(_cfg(run, max_steps=3, init_from=str(init), train_denoiser=False))
+    den_before = {k: v.clone() for k, v in trainer.ema.denoiser.state_dict().items()}
+    boost_before = {k: v.clone() for k, v in trainer.nets.boost.state_dict().items()}
+    trainer.train_joint()
+    rows = _rows(run / "log.csv")
+    assert all(r["loss_den"] == "" for r in rows) and all(float(r["loss_boost"]) > 0 for r in rows)
+    for k, v in trainer.ema.denoiser.state_dict().items():
+        assert torch.equal(v, den_before[k])
+    assert any(not torch.equal(boost_before[k], v) for k, v in trainer.nets.boost.state_dict().items())
+    best = torch.load(run / "best.pt", weights_only=False)
+    vals = [float(r["val_nmse_boost"]) for r in rows]
+    assert best["best_val"]["nmse"] == min(vals) == trainer.best_val["nmse"]
+
+    out = trainer.export(tmp_path / "ft_ckpt", "ft", select="best")
+    nets, exported = load_checkpoint(out)
+    assert exported["pipeline"] == config["pipeline"] and exported["boost"]["tta"] is True
+    assert exported["training"]["exported"] == "best"
+    assert exported["training"]["best_validation"]["step"] == best["best_val"]["step"]
+    assert exported["training"]["stage"] == "boost"
+    for k, v in best["ema"]["boost"].items():
+        assert torch.equal(nets.boost.state_dict()[k], v.half().float() if v.is_floating_point() else v)
+    with pytest.raises(ValueError, match="select"):
+        trainer.export(tmp_path / "x", "x", select="worst")
+    with pytest.raises(FileNotFoundError, match="best.pt"):
+        Trainer(_cfg(tmp_path / "fresh")).export(tmp_path / "y", "y", select="best")
 
 
 def test_correction_stage(tmp_path):

@@ -131,6 +131,14 @@ def bench_ddim(device, repeat, peak, batch=64, size=256) -> list[Row]:
     s = "x".join(map(str, shape))
     items = [(be, lambda be=be: ddim_step(x, eps, table, step, backend=be), False, nbytes, device)
              for be in _backends(device)]
+    # the fused known-sample write: one map's condition raster (≈ 264 of 65 536 pixels set, as
+    # 200 samples + the boost points) shared by its 64 candidates
+    known = torch.rand((1, *shape[1:]), generator=g).to(device) * 2 - 1
+    mask = (torch.rand((1, *shape[1:]), generator=g) < 264 / (size * size)).to(device, torch.uint8)
+    known_bytes = nbytes + known.numel() * 5
+    items += [(f"{be} +known write", lambda be=be: ddim_step(x, eps, table, step, known=known,
+                                                           known_mask=mask, backend=be),
+               False, known_bytes, device) for be in _backends(device)]
     try:
         from diffusers import DDIMScheduler
 
@@ -217,8 +225,12 @@ def ratios(rows: list[Row]) -> dict[str, float]:
             continue
         best = min(engine, key=lambda r: r.min_ms)
         for (o, impl), ms in by.items():
-            if o == op and impl not in ("cpp", "cuda", "triton"):
+            if o == op and impl not in ("cpp", "cuda", "triton") and not impl.endswith(" +known write"):
                 out[f"{op}: {best.impl} vs {impl}"] = ms / best.min_ms
+        for r in engine:  # what the fused known-sample write costs on top of the plain update
+            with_write = by.get((op, f"{r.impl} +known write"))
+            if with_write is not None:
+                out[f"{op}: {r.impl} time with / without the known write"] = with_write / r.min_ms
     return out
 
 

@@ -5,6 +5,8 @@ Examples::
     python -m wifidiff_fast.train --preset small --run runs/small --device cuda --minutes 6 --stage joint
     python -m wifidiff_fast.train --run runs/small --device cuda --stage correction
     python -m wifidiff_fast.train --run runs/small --export wifidiff_fast/checkpoints/small --plot
+    python -m wifidiff_fast.train --run runs/ft --stage boost --init-from wifidiff_fast/checkpoints/small \
+        --mix brat:1 --lr 1e-4 --minutes 90 --val-every 100
 
 Re-running the same command resumes from ``<run>/state.pt``.
 """
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
     p.add_argument("--run", default="runs/small", help="run directory (state.pt, log.csv)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--stage", choices=["joint", "correction", "none"], default="joint")
+    p.add_argument("--stage", choices=["joint", "boost", "correction", "none"], default="joint",
+                   help="joint: AttUnet + denoiser; boost: the AttUnet alone; correction: the α ResNet")
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this sitting")
     p.add_argument("--max-steps", type=int, default=10**9)
     p.add_argument("--batch", type=int, default=8)
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reinit", default="", help="comma list of networks to start fresh despite --init-from")
     p.add_argument("--export", default=None, help="write a checkpoint directory from the EMA networks")
     p.add_argument("--name", default=None, help="checkpoint name recorded in its config")
+    p.add_argument("--select", choices=["last", "best"], default="last",
+                   help="export the last EMA networks or those of the best validation (best.pt)")
     p.add_argument("--plot", action="store_true", help="write <run>/loss.png from log.csv")
     args = p.parse_args(argv)
     cfg = TrainConfig(preset=args.preset, run_dir=args.run, device=args.device, batch=args.batch, lr=args.lr,
@@ -62,15 +67,16 @@ def main(argv: list[str] | None = None) -> int:
                       val_every=args.val_every, seed=args.seed, mix=args.mix, data_dir=args.data_dir,
                       raytrace_dir=args.raytrace_dir, corr_maps=args.corr_maps,
                       corr_candidates=args.corr_candidates, corr_epochs=args.corr_epochs, init_from=args.init_from,
-                      reinit=tuple(x for x in args.reinit.split(",") if x))
+                      reinit=tuple(x for x in args.reinit.split(",") if x),
+                      train_denoiser=args.stage != "boost")
     try:
         trainer = Trainer(cfg, progress=_progress_bar(args.minutes))
-        if args.stage == "joint":
+        if args.stage in ("joint", "boost"):
             trainer.train_joint()
         elif args.stage == "correction":
             trainer.train_correction()
         if args.export:
-            path = trainer.export(args.export, args.name or Path(args.export).name)
+            path = trainer.export(args.export, args.name or Path(args.export).name, select=args.select)
             print(f"exported checkpoint to {path}")
         if args.plot:
             from .plot import plot_losses

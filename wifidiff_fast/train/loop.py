@@ -5,12 +5,16 @@ Stage ``joint`` — each step trains
   * the denoiser on the DDPM ε-MSE (T = 1000, linear β), conditioned on (B, S′, M′, R̂) built
     from the current (detached) R̂ exactly as at inference; with probability ``p_uncond`` the
     condition is replaced by the static-only one (buildings only) that midpoint reuse needs.
+Stage ``boost`` — the same loop with the AttUnet alone (the denoiser is not touched): a cheap
+fine-tune of the boost block, e.g. on BRAT only, that a 2-core CPU can afford.
 Stage ``correction`` — generates K candidates per training map with the EMA networks, then
 trains the ResNet's α so that a soft arg-min of ``d(k) = L_s(k) + α·D(k)`` picks candidates
 with a low true full-map error (DESIGN §1, election).
 
 Everything is resumable: ``state.pt`` in the run directory holds networks, EMA copies,
 optimisers, step counters and RNG state, written every ``save_every`` steps and at the end.
+Every validation that beats the best so far (boost NMSE on BRAT region 2) also writes the EMA
+networks to ``best.pt``; ``export(select="best")`` exports those instead of the last ones.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class TrainConfig:
     amp: bool = True
     init_from: str | None = None
     reinit: tuple[str, ...] = ()  # networks NOT taken from init_from
+    train_denoiser: bool = True  # False: stage "boost" (the AttUnet alone)
     # correction stage
     corr_maps: int = 256
     corr_candidates: int = 16
@@ -99,6 +104,8 @@ class Trainer:
         self.elapsed = 0.0
         self.ema_updates = 0
         self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr}  # of the joint stage
+        self.init_config: dict = {}  # the init-from checkpoint's config (its measured settings)
+        self.best_val: dict | None = None  # {"step", "nmse", "rmse_db"} of best.pt
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.progress = progress
         self.state_path = self.run / "state.pt"
@@ -116,6 +123,7 @@ class Trainer:
             "ema": {k: m.state_dict() for k, m in self.ema.modules().items()},
             "opt_boost": self.opt_boost.state_dict(), "opt_den": self.opt_den.state_dict(),
             "opt_corr": self.opt_corr.state_dict(), "gen": self.gen.get_state(),
+            "init_config": self.init_config, "best_val": self.best_val,
         }
         tmp = self.state_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -134,6 +142,8 @@ class Trainer:
         self.step, self.elapsed, self.corr_done = state["step"], state["elapsed"], state["corr_done"]
         self.ema_updates = state.get("ema_updates", 10**6)
         self.joint_record = state.get("joint_record", self.joint_record)
+        self.init_config = state.get("init_config", {})
+        self.best_val = state.get("best_val")
 
     def _init_from(self, directory: str) -> None:
         """Start from an exported checkpoint's (EMA) weights, e.g. to continue on another machine
@@ -147,6 +157,7 @@ class Trainer:
                 continue
             self.nets.modules()[k].load_state_dict(nets.modules()[k].state_dict())
             self.ema.modules()[k].load_state_dict(nets.modules()[k].state_dict())
+        self.init_config = config
         record = config.get("training", {})
         self.step = int(record.get("steps", 0))
         self.elapsed = float(record.get("wall_time_s", 0.0))
@@ -167,7 +178,7 @@ class Trainer:
         n = self.ema_updates
         d = min(self.cfg.ema_decay, (1 + n) / (10 + n))
         with torch.no_grad():
-            for name in ("boost", "denoiser"):
+            for name in ("boost", "denoiser") if self.cfg.train_denoiser else ("boost",):
                 for pe, p in zip(self.ema.modules()[name].parameters(), self.nets.modules()[name].parameters()):
                     pe.lerp_(p, 1 - d)
 
@@ -178,7 +189,8 @@ class Trainer:
     # ------------------------------------------------------------------ stage 1
     def train_joint(self) -> None:
         cfg = self.cfg
-        self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr}
+        self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr,
+                             "stage": "joint" if cfg.train_denoiser else "boost"}
         source = BatchSource(cfg.device, mix=parse_mix(cfg.mix), seed=cfg.seed + self.step,
                              data_dir=cfg.data_dir, raytrace_dir=cfg.raytrace_dir)
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
@@ -201,47 +213,62 @@ class Trainer:
             loss_boost.backward()
             torch.nn.utils.clip_grad_norm_(self.nets.boost.parameters(), 1.0)
             self.opt_boost.step()
-
-            with torch.no_grad():
-                cond = boost_condition(R_hat.detach().float(), B, S, M, self.boost_params, self.gen)
-            n = x0.shape[0]
-            t = torch.randint(0, self.sched_cfg.num_train_timesteps, (n,), generator=self.gen).to(self.device)
-            eps = torch.randn(x0.shape, generator=self.gen).to(self.device)
-            ab = self.alpha_bar[t].view(-1, 1, 1)
-            x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
-            # condition dropout: p_uncond static-only, p_noboost samples without the boost block
-            u = torch.rand(n, generator=self.gen).to(self.device)
-            has_samples = (u >= cfg.p_uncond).float()
-            has_boost = (u >= cfg.p_uncond + cfg.p_noboost).float()
-            keep = has_boost.view(-1, 1, 1)
-            S_c = keep * cond.S_prime + (1 - keep) * S
-            M_c = keep * cond.M_prime + (1 - keep) * M
-            with self._autocast():
-                out = predict(self.nets.denoiser, x_t, t, B, S_c, M_c, cond.R_hat, has_samples, has_boost,
-                              self.sched_cfg.prediction_type).float()
-            target = eps if self.sched_cfg.prediction_type == "epsilon" else x0
-            loss_den = F.mse_loss(out, target)
-            self.opt_den.zero_grad(set_to_none=True)
-            loss_den.backward()
-            torch.nn.utils.clip_grad_norm_(self.nets.denoiser.parameters(), 1.0)
-            self.opt_den.step()
+            loss_den = self._denoiser_step(x0, B, S, M, R_hat) if cfg.train_denoiser else None
             self._ema_update()
             self.step += 1
             now = time.time()
             self.elapsed += now - t_last
             t_last = now
+            losses = {"boost": loss_boost.item(), **({"den": loss_den} if loss_den is not None else {})}
             if self.progress is not None:
-                self.progress(self.step, {"boost": loss_boost.item(), "den": loss_den.item()})
-            row = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss_boost": loss_boost.item(),
-                   "loss_den": loss_den.item(), "val_nmse_boost": "", "val_rmse_db_boost": ""}
+                self.progress(self.step, losses)
+            row = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss_boost": losses["boost"],
+                   "loss_den": "" if loss_den is None else loss_den, "val_nmse_boost": "",
+                   "val_rmse_db_boost": ""}
             if self.step % cfg.val_every == 0:
                 val = validator.boost_metrics(self.ema.boost)
                 row.update({"val_nmse_boost": val["nmse"], "val_rmse_db_boost": val["rmse_db"]})
+                if self.best_val is None or val["nmse"] < self.best_val["nmse"]:
+                    self._save_best({"step": self.step, **val})
             if self.step % 10 == 0 or row["val_nmse_boost"] != "":
                 self._log(row)
             if self.step % cfg.save_every == 0:
                 self._save()
         self._save()
+
+    def _save_best(self, val: dict) -> None:
+        self.best_val = val
+        tmp = self.run / "best.tmp"
+        torch.save({"best_val": val, "ema": {k: m.state_dict() for k, m in self.ema.modules().items()}}, tmp)
+        tmp.replace(self.run / "best.pt")
+
+    def _denoiser_step(self, x0, B, S, M, R_hat) -> float:
+        """One step of the denoiser on the batch, conditioned on the detached R̂; returns its loss."""
+        cfg = self.cfg
+        with torch.no_grad():
+            cond = boost_condition(R_hat.detach().float(), B, S, M, self.boost_params, self.gen)
+        n = x0.shape[0]
+        t = torch.randint(0, self.sched_cfg.num_train_timesteps, (n,), generator=self.gen).to(self.device)
+        eps = torch.randn(x0.shape, generator=self.gen).to(self.device)
+        ab = self.alpha_bar[t].view(-1, 1, 1)
+        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+        # condition dropout: p_uncond static-only, p_noboost samples without the boost block
+        u = torch.rand(n, generator=self.gen).to(self.device)
+        has_samples = (u >= cfg.p_uncond).float()
+        has_boost = (u >= cfg.p_uncond + cfg.p_noboost).float()
+        keep = has_boost.view(-1, 1, 1)
+        S_c = keep * cond.S_prime + (1 - keep) * S
+        M_c = keep * cond.M_prime + (1 - keep) * M
+        with self._autocast():
+            out = predict(self.nets.denoiser, x_t, t, B, S_c, M_c, cond.R_hat, has_samples, has_boost,
+                          self.sched_cfg.prediction_type).float()
+        target = eps if self.sched_cfg.prediction_type == "epsilon" else x0
+        loss_den = F.mse_loss(out, target)
+        self.opt_den.zero_grad(set_to_none=True)
+        loss_den.backward()
+        torch.nn.utils.clip_grad_norm_(self.nets.denoiser.parameters(), 1.0)
+        self.opt_den.step()
+        return loss_den.item()
 
     # ------------------------------------------------------------------ stage 2
     @torch.no_grad()
@@ -315,10 +342,22 @@ class Trainer:
         self._save()
 
     # ------------------------------------------------------------------ export
-    def export(self, directory: str | Path, name: str, hardware: str | None = None) -> Path:
+    def export(self, directory: str | Path, name: str, hardware: str | None = None,
+               select: str = "last") -> Path:
+        """Write a checkpoint from the EMA networks: the last ones, or (``select="best"``) those of
+        the best validation in ``best.pt``. A run started with ``--init-from`` keeps that
+        checkpoint's measured inference settings (``boost``, ``pipeline``, ``election``)."""
         from ..reference import elect as elect_ref_module
 
+        if select not in ("last", "best"):
+            raise ValueError(f"select must be 'last' or 'best', got {select!r}")
         ema_cpu = copy.deepcopy(self.ema)
+        if select == "best":
+            if not (self.run / "best.pt").exists():
+                raise FileNotFoundError(f"{self.run / 'best.pt'} does not exist: no validation ran yet")
+            best = torch.load(self.run / "best.pt", map_location="cpu", weights_only=False)
+            for k, m in ema_cpu.modules().items():
+                m.load_state_dict(best["ema"][k])
         for m in ema_cpu.modules().values():
             m.cpu()
         election = getattr(elect_ref_module, "ElectionParams")()
@@ -328,6 +367,9 @@ class Trainer:
             "hardware": hardware or (torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or platform.machine()),
             "torch": torch.__version__, **self.joint_record,
             "final_losses": self._final_losses(), "correction_trained": self.corr_done,
+            "exported": select, "best_validation": self.best_val,
+            "initialised_from": (self.init_config.get("name"), self.init_config.get("weights", {}).get("sha256"))
+            if self.init_config else None,
             "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
                     + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
         }
@@ -340,6 +382,9 @@ class Trainer:
             "election": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(election).items()},
             "training": record,
         }
+        for section in ("boost", "pipeline", "election"):  # settings measured for the initial weights
+            if section in self.init_config:
+                config[section] = copy.deepcopy(self.init_config[section])
         return save_checkpoint(directory, ema_cpu, config)
 
     def _final_losses(self) -> dict:
