@@ -52,7 +52,9 @@ WD_HD bool nms3x3_keep(acc v, int64_t r, int64_t c, int64_t H, int64_t W, const 
 
 WD_HD float wd_sqrt(float v) {
 #if defined(__CUDA_ARCH__)
-  return sqrtf(v);
+  // correctly rounded even under --use_fast_math (which turns sqrtf into sqrt.approx): λ2 is a
+  // cancellation, and an approximate root turns exact 1-D structure (λ2 = 0) into false points
+  return __fsqrt_rn(v);
 #else
   return std::sqrt(v);
 #endif

@@ -144,9 +144,8 @@ void check_critical_inputs(const at::Tensor& R_hat, const at::Tensor& buildings,
   TORCH_CHECK(sigma > 0 && std::isfinite(sigma), "sigma must be a finite float > 0, got ", sigma);
   TORCH_CHECK(capacity >= 1, "capacity must be >= 1, got ", capacity);
   TORCH_CHECK(min_response >= 0 && std::isfinite(min_response), "min_response must be >= 0");
-  const int64_t window = 2 * window_radius(sigma) + 1;
-  TORCH_CHECK(R_hat.size(1) >= window && R_hat.size(2) >= window, "R_hat is ", R_hat.size(1), "x",
-              R_hat.size(2), ", smaller than the ", window, "x", window, " window of sigma=", sigma);
+  TORCH_CHECK(window_fits(sigma, R_hat.size(1), R_hat.size(2)), "R_hat is ", R_hat.size(1), "x",
+              R_hat.size(2), ", smaller than the window of sigma=", sigma, " (2·ceil(3σ) + 1 pixels)");
   TORCH_CHECK(R_hat.size(1) * R_hat.size(2) < (int64_t(1) << 32), "maps must have < 2^32 pixels");
 }
 

@@ -5,6 +5,7 @@
 
 #include <ATen/core/TensorBase.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -12,10 +13,17 @@
 
 namespace wifidiff {
 
-// Radius of the Gaussian window, ceil(3σ) and at least 1 (reference.gaussian_kernel1d).
+// Radius of the Gaussian window, ceil(3σ) and at least 1 (reference.gaussian_kernel1d). The
+// int cast of a huge ceil(3σ) is undefined behaviour: callers check window_fits first.
 inline int window_radius(double sigma) {
   int r = static_cast<int>(std::ceil(3.0 * sigma));
   return r < 1 ? 1 : r;
+}
+
+// Whether the (2·ceil(3σ) + 1)² window fits an H×W map, computed in double (no int overflow).
+inline bool window_fits(double sigma, int64_t H, int64_t W) {
+  const double r = std::max(1.0, std::ceil(3.0 * sigma));
+  return 2.0 * r + 1.0 <= static_cast<double>(std::min(H, W));
 }
 
 // Unnormalised weight of tap t (−r..r); callers divide by the sum over the window.

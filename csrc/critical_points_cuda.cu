@@ -22,7 +22,7 @@ template <typename scalar_t>
 __global__ void lambda2_kernel(const scalar_t* __restrict__ R, acc_t<scalar_t>* __restrict__ lam,
                                int64_t H, int64_t W, int rad, double sigma) {
   using acc = acc_t<scalar_t>;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   acc* smem = reinterpret_cast<acc*>(smem_raw);
   const int taps = 2 * rad + 1;
   const int tw = kTileW + 2 * rad + 2, th = kTileH + 2 * rad + 2;  // R̂ tile with halo rad + 1
@@ -165,14 +165,24 @@ void launch_critical_keys_kernel(const at::TensorBase& R_hat, const at::TensorBa
   const int64_t B = R_hat.size(0), H = R_hat.size(1), W = R_hat.size(2);
   const int rad = window_radius(sigma);
   TORCH_CHECK(B <= 65535, "the CUDA detector handles at most 65535 maps per call");
+  TORCH_CHECK((H + kTileH - 1) / kTileH <= 65535, "the CUDA detector handles maps of at most ",
+              int64_t(65535) * kTileH, " rows");
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, R_hat.scalar_type(), "critical_points_cuda", [&] {
     using acc = acc_t<scalar_t>;
     const int taps = 2 * rad + 1;
     const size_t smem = sizeof(acc) * (taps + size_t(kTileH + 2 * rad + 2) * (kTileW + 2 * rad + 2) +
                                        size_t(3) * (kTileH + 2 * rad) * kTileW);
-    TORCH_CHECK(smem <= 48 * 1024, "sigma=", sigma, " needs ", smem,
-                " bytes of shared memory per tile; the CUDA detector supports up to 48 KiB "
-                "(use the triton or reference backend)");
+    // above the default 48 KiB a kernel must opt in to the device's larger shared memory
+    if (smem > 48 * 1024) {
+      int dev_max = 0;
+      C10_CUDA_CHECK(cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                            R_hat.device().index()));
+      TORCH_CHECK(smem <= size_t(dev_max), "sigma=", sigma, " needs ", smem,
+                  " bytes of shared memory per tile; this device allows ", dev_max,
+                  " (use the triton or reference backend)");
+      C10_CUDA_CHECK(cudaFuncSetAttribute(lambda2_kernel<scalar_t>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    }
     const dim3 grid((W + kTileW - 1) / kTileW, (H + kTileH - 1) / kTileH, B);
     const dim3 block(kTileW, 8);
     lambda2_kernel<scalar_t><<<grid, block, smem, stream>>>(R_hat.const_data_ptr<scalar_t>(),

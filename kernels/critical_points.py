@@ -18,6 +18,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._limits import check_launch
+
 
 @triton.jit
 def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr,
@@ -74,8 +76,14 @@ def _lambda2_kernel(hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl
         bb += w * tl.load(p + H * W, mask=mask, other=0.0)
         c += w * tl.load(p + 2 * H * W, mask=mask, other=0.0)
     # λ2 = (a + c)/2 − sqrt(((a − c)/2)² + b²), clamped at 0 (NaN stays NaN)
+    # a correctly rounded root on the GPU too (tl.sqrt is sqrt.approx for fp32 there): λ2 is a
+    # cancellation, and an approximate root turns exact 1-D structure (λ2 = 0) into false points
     h = (a - c) * 0.5
-    lam = (a + c) * 0.5 - tl.sqrt(h * h + bb * bb)
+    if acc_t == tl.float64:
+        root = tl.sqrt(h * h + bb * bb)  # sqrt.rn.f64
+    else:
+        root = tl.sqrt_rn(h * h + bb * bb)
+    lam = (a + c) * 0.5 - root
     lam = tl.where(lam < 0, 0.0, lam)
     tl.store(lam_ptr + b * H * W + rows * W + cols, lam.to(lam_ptr.dtype.element_ty), mask=mask)
 
@@ -131,6 +139,7 @@ def critical_points_triton(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: 
     lam = torch.empty((B, H, W), dtype=acc, device=R_hat.device)
     keys = torch.empty((B, H * W), dtype=torch.int64, device=R_hat.device)
     grid = (triton.cdiv(W, block_w), triton.cdiv(H, block_h), B)
+    check_launch("critical_points", {"row blocks": grid[1], "maps": B}, int32_extent=3 * H * W)
     _structure_h_kernel[grid](R_hat, hb, g, H, W, RAD=rad, BLOCK_H=block_h, BLOCK_W=block_w)
     _lambda2_kernel[grid](hb, lam, g, H, W, RAD=rad, BLOCK_H=block_h, BLOCK_W=block_w)
     _nms_keys_kernel[grid](lam, buildings, keys, H, W, min_response, BLOCK_H=block_h,
@@ -190,6 +199,7 @@ def merge_condition_triton(R_hat: torch.Tensor, points: torch.Tensor, S: torch.T
     P = points.shape[1]
     S_prime, M_prime = torch.empty_like(S), torch.empty_like(M)
     n = S.numel()
+    check_launch("merge_condition", {"maps": B})
     _merge_fill_kernel[(triton.cdiv(n, block),)](S, M, S_prime, M_prime, n, BLOCK=block)
     if P > 0:
         _merge_points_kernel[(triton.cdiv(P, 128), B)](R_hat, points, S, M, S_prime, M_prime, P, H,

@@ -20,6 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._limits import check_launch
+
 
 @triton.jit
 def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr, drop_ptr,
@@ -175,13 +177,14 @@ def _elect_spread_kernel(x_ptr, bld_ptr, spread_ptr, K, n, scale, BLOCK: tl.cons
     s1 = tl.zeros([BLOCK], dtype=tl.float32)
     for k in range(K):
         s1 += tl.load(base + k * n, mask=mask, other=0.0).to(tl.float32)
-    mean = s1 / K
+    kf = K * 1.0
+    mean = tl.div_rn(s1, kf)  # IEEE division and root, as the CPU paths (not the fast GPU ones)
     s2 = tl.zeros([BLOCK], dtype=tl.float32)
     for k in range(K):
         d = tl.load(base + k * n, mask=mask, other=0.0).to(tl.float32) - mean
         s2 += d * d
     is_open = tl.load(bld_ptr + b * n + offs, mask=mask, other=1) == 0
-    out = tl.where(is_open, tl.sqrt(s2 / K) * scale, 0.0)
+    out = tl.where(is_open, tl.sqrt_rn(tl.div_rn(s2, kf)) * scale, 0.0)
     tl.store(spread_ptr + b * n + offs, out, mask=mask)
 
 
@@ -197,6 +200,7 @@ def elect_triton(candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop,
     R, A = ring_off.shape[:2]
     Q = ray_off.shape[0]
     dev = candidates.device
+    check_launch("elect", {"maps": B}, int32_extent=K * H * W)
     scal = _scalars((float(tx_drop), float(tau), float(lam), float(gamma)), dev)
     s64 = torch.empty((B, K), dtype=torch.float64, device=dev)
     p2 = triton.next_power_of_2

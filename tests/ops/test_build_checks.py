@@ -42,7 +42,7 @@ def test_cuda_sources_compile_for_sm90(tmp_path):
     inc = Path(torch.__file__).parent / "include"
     procs = []
     for src in CU_FILES:
-        cmd = [_nvcc(), "-c", "-std=c++17", "-O3", "-arch=sm_90", "-DWITH_CUDA",
+        cmd = [_nvcc(), "-c", "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90", "-DWITH_CUDA",
                "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"), "-isystem", str(inc),
                "-isystem", str(inc / "torch" / "csrc" / "api" / "include"), str(src),
                "-o", str(tmp_path / (src.stem + ".o"))]

@@ -75,6 +75,25 @@ def test_other_sigmas_and_plateaus(backend, device, sigma):
     assert_points_match(out, ref, structure_tensor_response(R.double().cpu(), sigma))
 
 
+@pytest.mark.parametrize("backend,device", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("axis", [1, 2])
+def test_one_dimensional_structure_has_no_points(backend, device, dtype, axis):
+    """An axis-aligned step has b = 0 and one zero eigenvalue: λ2 is exactly 0 with a correctly
+    rounded square root, and no point may appear (an approximate GPU sqrt made 10-20 of them)."""
+    require(backend, device)
+    R = torch.full((2, 24, 31), -0.75, dtype=dtype)
+    if axis == 1:
+        R[:, 12:] = 0.75
+    else:
+        R[:, :, 15:] = 0.75
+    R = R.to(device)
+    bld = torch.zeros(R.shape, dtype=torch.uint8, device=device)
+    points, response, count = critical_points(R, bld, capacity=16, backend=backend)
+    assert count.tolist() == [0, 0]
+    assert (points.cpu() == -1).all() and (response.cpu() == 0).all()
+
+
 @pytest.mark.parametrize("backend,device", [c for c in CASES if c.values[0] != "triton"])
 def test_float64_is_exact(backend, device):
     """In fp64 the kernels reproduce the reference's points exactly (ordering included)."""
@@ -161,6 +180,25 @@ def test_native_checks_mirror_python():
         ops.critical_points(R, bld, 1.5, 4, 1e-8)
     with pytest.raises(RuntimeError, match="empty"):
         ops.critical_points(R[:0], b8[:0], 1.5, 4, 1e-8)
+    with pytest.raises(RuntimeError, match="window"):  # ceil(3σ) beyond int: no overflow to a 3×3
+        ops.critical_points(R, b8, 1e9, 4, 1e-8)
+    with pytest.raises(ValueError, match="window"):
+        critical_points(R, b8, sigma=1e9)
+
+
+def test_triton_launch_limits_fail_before_launch():
+    pytest.importorskip("triton")
+    from wifidiff_fast.kernels._limits import check_launch
+
+    check_launch("op", {"maps": 65535}, int32_extent=2**31 - 1)  # at the limits: fine
+    with pytest.raises(ValueError, match="maps = 65536 exceeds the GPU grid limit"):
+        check_launch("op", {"maps": 65536})
+    with pytest.raises(ValueError, match="int32"):
+        check_launch("op", int32_extent=2**31)
+    require("triton", "cpu")
+    R = torch.zeros(65536, 11, 11)
+    with pytest.raises(ValueError, match="grid limit"):
+        critical_points(R, torch.zeros(R.shape, dtype=torch.uint8), capacity=1, backend="triton")
 
 
 # ---- merge_condition ------------------------------------------------------------------------

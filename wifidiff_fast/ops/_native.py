@@ -33,6 +33,9 @@ LIB_NAME = "wifidiff_C"
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 CPU_SOURCES = ("ddim_step.cpp", "critical_points.cpp", "elect.cpp", "ops.cpp")
 CUDA_SOURCES = ("ddim_step_cuda.cu", "critical_points_cuda.cu", "elect_cuda.cu")
+# nvcc flags of the JIT build; the CI compile check (tests/ops/test_build_checks.py) uses the same.
+# Fast math is safe here because the one cancellation-sensitive root (λ2) uses __fsqrt_rn.
+CUDA_FLAGS = ["-O3", "--use_fast_math", "-DNDEBUG"]
 
 
 @dataclass
@@ -151,7 +154,7 @@ def _build() -> NativeStatus:
     try:
         path = load(name=LIB_NAME, sources=[str(p) for p in _sources(with_cuda)],
                     extra_cflags=cflags, extra_ldflags=["-fopenmp"],
-                    extra_cuda_cflags=["-O3", "--use_fast_math", "-DNDEBUG"],
+                    extra_cuda_cflags=CUDA_FLAGS,
                     extra_include_paths=[str(CSRC)], build_directory=str(d),
                     with_cuda=with_cuda, is_python_module=False, verbose=False)
     except Exception as exc:  # compiler errors, a stale or foreign library, ...
