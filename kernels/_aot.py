@@ -31,13 +31,14 @@ def specs():
             {"HAS_NOISE": True, "CLIP": True, "HAS_KNOWN": known, "BLOCK": 4096},
             f"{xt}{'+known' if known else ''}"))
     tile = {"BLOCK_H": 16, "BLOCK_W": 64}
-    for xt in ("fp32", "bf16"):
+    for xt in ("fp32", "bf16", "fp16"):
         out.append((cp._structure_h_kernel, {
             "R_ptr": f"*{xt}", "hb_ptr": "*fp32", "g_ptr": "*fp32", **hw, "RAD": "constexpr",
             "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, {"RAD": 5, **tile}, xt))
-    out.append((cp._lambda2_kernel, {
-        "hb_ptr": "*fp32", "lam_ptr": "*fp32", "g_ptr": "*fp32", **hw, "RAD": "constexpr",
-        "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, {"RAD": 5, **tile}, "fp32"))
+    for acc in ("fp32", "fp64"):  # λ2's root: sqrt_rn (fp32) or sqrt.rn.f64
+        out.append((cp._lambda2_kernel, {
+            "hb_ptr": f"*{acc}", "lam_ptr": f"*{acc}", "g_ptr": f"*{acc}", **hw, "RAD": "constexpr",
+            "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, {"RAD": 5, **tile}, acc))
     out.append((cp._nms_keys_kernel, {
         "lam_ptr": "*fp32", "bld_ptr": "*u8", "keys_ptr": "*i64", **hw, "min_response": "fp32",
         "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, tile, "fp32"))
@@ -48,7 +49,7 @@ def specs():
         "R_ptr": "*fp32", "points_ptr": "*i64", "S_ptr": "*fp32", "M_ptr": "*fp32",
         "S_out_ptr": "*fp32", "M_out_ptr": "*fp32", "P": "i32", **hw, "BLOCK": "constexpr"},
         {"BLOCK": 128}, "fp32"))
-    for xt in ("fp32", "bf16"):
+    for xt in ("fp32", "bf16", "fp16"):
         out.append((el._elect_score_kernel, {
             "x_ptr": f"*{xt}", "R_ptr": "*fp32", "S_ptr": "*fp32", "M_ptr": "*fp32",
             "bld_ptr": "*u8", "alpha_ptr": "*fp32", "ring_ptr": "*i32", "drop_ptr": "*fp64",
@@ -78,8 +79,10 @@ def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]
         assert kernel.asm.get("cubin"), f"{fn.__name__}: no cubin"
         done.append((f"{fn.__name__}[{tag}]", dt))
         if verbose:
-            print(f"ok  {fn.__name__:<24} {tag:<10} sm_{arch}  {dt:.2f}s  "
-                  f"{kernel.n_regs if hasattr(kernel, 'n_regs') else ''}", flush=True)
+            # approximate roots in the PTX (tl.sqrt on fp32): λ2 must have none (see the kernel)
+            approx = kernel.asm.get("ptx", "").count("sqrt.approx")
+            print(f"ok  {fn.__name__:<24} {tag:<10} sm_{arch}  {dt:.2f}s  sqrt.approx={approx}",
+                  flush=True)
     return done
 
 

@@ -64,3 +64,24 @@ def test_triton_kernels_compile_for_sm90(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     compiled = [ln for ln in proc.stdout.splitlines() if ln.startswith("ok ")]
     assert len(compiled) >= 12, proc.stdout
+    # λ2 is a cancellation: its root must be correctly rounded on the GPU (an approximate one
+    # creates false critical points on 1-D structure, which the interpreter cannot show)
+    lambda2 = [ln for ln in compiled if "_lambda2_kernel" in ln]
+    assert lambda2 and all(ln.endswith("sqrt.approx=0") for ln in lambda2), lambda2
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
+def test_cuda_lambda2_root_is_correctly_rounded_under_fast_math(tmp_path):
+    shim = tmp_path / "shim" / "c10" / "cuda" / "impl"
+    shim.mkdir(parents=True)
+    (shim / "cuda_cmake_macros.h").write_text("#pragma once\n")
+    inc = Path(torch.__file__).parent / "include"
+    ptx = tmp_path / "critical_points.ptx"
+    proc = subprocess.run([_nvcc(), "-ptx", "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90",
+                           "-DWITH_CUDA", "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"),
+                           "-isystem", str(inc), "-isystem", str(inc / "torch" / "csrc" / "api" / "include"),
+                           str(_native.CSRC / "critical_points_cuda.cu"), "-o", str(ptx)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = ptx.read_text()
+    assert "sqrt.rn" in text and "sqrt.approx" not in text  # (sqrt.rn.ftz.f32 under fast math)
