@@ -2,7 +2,8 @@
 # GPU checks of the fused ops (`make gpu-check`; issue #5). On a machine with a CUDA device:
 #   1. build the C++/CUDA extension (JIT, into $WIFIDIFF_CACHE_DIR) and print the backends;
 #   2. run tests/ops with the GPU (cuda + triton vs the float64 reference, fp16/bf16 2x rule,
-#      opcheck, CUDA-graph capture/replay), Triton compiled (not interpreted);
+#      opcheck, CUDA-graph capture/replay), Triton compiled (not interpreted), and the whole
+#      pipeline through each kernel backend vs the reference ops (tests/pipeline/test_backends.py);
 #   3. `python -m wifidiff_fast.bench ops --device cuda`: Triton vs CUDA vs reference, achieved
 #      bandwidth as a fraction of the device's peak, JSON + markdown table.
 # Writes everything under $OUT (default out/gpu-check). Budget: < 8 minutes on an H100.
@@ -34,7 +35,8 @@ timeout 200 $PY -m wifidiff_fast info 2>&1 | tee "$OUT/info.txt" || status=1
 
 step "tests/ops on the GPU"
 if $PY -c "import pytest" 2>/dev/null; then
-  timeout 200 $PY -m pytest -q -p no:cacheprovider -o addopts="" tests/ops -rs --durations=8 \
+  timeout 260 $PY -m pytest -q -p no:cacheprovider -o addopts="" tests/ops tests/pipeline/test_backends.py \
+      -rs --durations=8 \
       --junitxml="$OUT/tests_ops.xml" 2>&1 | tee "$OUT/tests_ops.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 else
