@@ -196,10 +196,13 @@ class Trainer:
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
         deadline = time.time() + cfg.minutes * 60
         t_last = time.time()
+        first_step = self.step
         while self.step < cfg.max_steps and time.time() < deadline:
-            # warm-up over the first 200 steps, then a cosine decay over this sitting's time budget
+            # warm-up over this sitting's first 200 steps (its optimiser moments may be fresh: a
+            # run started with --init-from), then a cosine decay over the sitting's time budget
             frac = min(1.0, (time.time() - (deadline - cfg.minutes * 60)) / max(cfg.minutes * 60, 1e-9))
-            lr = cfg.lr * min(1.0, (self.step + 1) / 200) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+            warm = min(1.0, (self.step - first_step + 1) / 200)
+            lr = cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
             for opt in (self.opt_boost, self.opt_den):
                 for g in opt.param_groups:
                     g["lr"] = lr
