@@ -43,6 +43,19 @@ def test_ddim_step(benchmark, ddim_inputs, backend):
 
 
 @pytest.mark.benchmark(group="ddim_step 64x1x256x256")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ddim_step_with_known_write(benchmark, ddim_inputs, backend):
+    """The fused known-sample write: one map's condition raster shared by its 64 candidates."""
+    from wifidiff_fast.ops import ddim_step
+
+    x, eps, table, step = ddim_inputs
+    g = torch.Generator().manual_seed(1)
+    known = (torch.rand(1, 1, 256, 256, generator=g) * 2 - 1).to(DEVICE)
+    mask = (torch.rand(1, 1, 256, 256, generator=g) < 264 / 256**2).to(DEVICE, torch.uint8)
+    benchmark(lambda: ddim_step(x, eps, table, step, known=known, known_mask=mask, backend=backend))
+
+
+@pytest.mark.benchmark(group="ddim_step 64x1x256x256")
 def test_ddim_step_diffusers(benchmark, ddim_inputs):
     diffusers = pytest.importorskip("diffusers")
     x, eps, _, _ = ddim_inputs
