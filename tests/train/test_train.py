@@ -175,6 +175,8 @@ def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path)
     assert exported["training"]["exported"] == "best"
     assert exported["training"]["best_validation"]["step"] == best["best_val"]["step"]
     assert exported["training"]["stage"] == "boost"
+    assert exported["training"]["steps"] == best["best_val"]["step"] and exported["training"]["run_steps"] == 3
+    assert exported["training"]["initial_training"]["steps"] == 0  # the record it started from
     for k, v in best["ema"]["boost"].items():
         assert torch.equal(nets.boost.state_dict()[k], v.half().float() if v.is_floating_point() else v)
     with pytest.raises(ValueError, match="select"):

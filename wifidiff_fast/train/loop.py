@@ -159,6 +159,8 @@ class Trainer:
             self.ema.modules()[k].load_state_dict(nets.modules()[k].state_dict())
         self.init_config = config
         record = config.get("training", {})
+        # the correction ResNet comes along trained unless it is re-initialised
+        self.corr_done = bool(record.get("correction_trained")) and "correction" not in self.cfg.reinit
         self.step = int(record.get("steps", 0))
         self.elapsed = float(record.get("wall_time_s", 0.0))
 
@@ -355,24 +357,28 @@ class Trainer:
         if select not in ("last", "best"):
             raise ValueError(f"select must be 'last' or 'best', got {select!r}")
         ema_cpu = copy.deepcopy(self.ema)
+        exported_step = self.step
         if select == "best":
             if not (self.run / "best.pt").exists():
                 raise FileNotFoundError(f"{self.run / 'best.pt'} does not exist: no validation ran yet")
             best = torch.load(self.run / "best.pt", map_location="cpu", weights_only=False)
             for k, m in ema_cpu.modules().items():
                 m.load_state_dict(best["ema"][k])
+            exported_step = int(best["best_val"]["step"])
         for m in ema_cpu.modules().values():
             m.cpu()
         election = getattr(elect_ref_module, "ElectionParams")()
         from dataclasses import asdict
         record = {
-            "steps": self.step, "wall_time_s": round(self.elapsed, 1),
+            # the step of the exported weights (best.pt's for select="best"); the run's last step
+            "steps": exported_step, "run_steps": self.step, "wall_time_s": round(self.elapsed, 1),
             "hardware": hardware or (torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or platform.machine()),
             "torch": torch.__version__, **self.joint_record,
             "final_losses": self._final_losses(), "correction_trained": self.corr_done,
             "exported": select, "best_validation": self.best_val,
             "initialised_from": (self.init_config.get("name"), self.init_config.get("weights", {}).get("sha256"))
             if self.init_config else None,
+            "initial_training": self.init_config.get("training"),  # the record of the weights it started from
             "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
                     + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
         }
