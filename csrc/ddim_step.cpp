@@ -72,8 +72,8 @@ void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const a
     const acc r = static_cast<acc>(clip_range);
     const int64_t plane = known.plane;
     // one loop body per (noise?) so it stays branch-free and vectorises; the known-sample write
-    // is a second pass over the same (cache-hot) range that redoes only the masked pixels, which
-    // keeps the main loop free of the mask's conditional loads
+    // is a second pass over the same chunk (its inputs still in L2) that redoes only the masked
+    // pixels, which keeps the main loop free of the mask's conditional loads
     auto run = [&](auto has_noise) {
       constexpr bool kNoise = decltype(has_noise)::value;
       at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
