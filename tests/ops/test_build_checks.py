@@ -33,19 +33,24 @@ def test_every_cuda_source_is_listed():
     assert {p.name for p in CU_FILES} == set(_native.CUDA_SOURCES)
 
 
-@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
-def test_cuda_sources_compile_for_sm90(tmp_path):
-    """Compile-only against the installed torch headers (a shim for the CUDA-build-only header)."""
+def _nvcc_command(tmp_path: Path, src: Path, mode: str, out: Path) -> list[str]:
+    """nvcc for sm_90 with the JIT build's flags, against the installed (CPU) torch headers plus a
+    shim for the one header only a CUDA build of torch ships. ``mode``: -c or -ptx."""
     shim = tmp_path / "shim" / "c10" / "cuda" / "impl"
-    shim.mkdir(parents=True)
+    shim.mkdir(parents=True, exist_ok=True)
     (shim / "cuda_cmake_macros.h").write_text("#pragma once\n")
     inc = Path(torch.__file__).parent / "include"
+    return [_nvcc(), mode, "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90", "-DWITH_CUDA",
+            "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"), "-isystem", str(inc),
+            "-isystem", str(inc / "torch" / "csrc" / "api" / "include"), str(src), "-o", str(out)]
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
+def test_cuda_sources_compile_for_sm90(tmp_path):
+    """Compile-only (nothing built here can run)."""
     procs = []
     for src in CU_FILES:
-        cmd = [_nvcc(), "-c", "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90", "-DWITH_CUDA",
-               "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"), "-isystem", str(inc),
-               "-isystem", str(inc / "torch" / "csrc" / "api" / "include"), str(src),
-               "-o", str(tmp_path / (src.stem + ".o"))]
+        cmd = _nvcc_command(tmp_path, src, "-c", tmp_path / (src.stem + ".o"))
         procs.append((src.name, subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                                  stderr=subprocess.STDOUT, text=True)))
         if len(procs) % 2 == 0:  # two cores
@@ -72,15 +77,8 @@ def test_triton_kernels_compile_for_sm90(tmp_path):
 
 @pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
 def test_cuda_lambda2_root_is_correctly_rounded_under_fast_math(tmp_path):
-    shim = tmp_path / "shim" / "c10" / "cuda" / "impl"
-    shim.mkdir(parents=True)
-    (shim / "cuda_cmake_macros.h").write_text("#pragma once\n")
-    inc = Path(torch.__file__).parent / "include"
     ptx = tmp_path / "critical_points.ptx"
-    proc = subprocess.run([_nvcc(), "-ptx", "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90",
-                           "-DWITH_CUDA", "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"),
-                           "-isystem", str(inc), "-isystem", str(inc / "torch" / "csrc" / "api" / "include"),
-                           str(_native.CSRC / "critical_points_cuda.cu"), "-o", str(ptx)],
+    proc = subprocess.run(_nvcc_command(tmp_path, _native.CSRC / "critical_points_cuda.cu", "-ptx", ptx),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = ptx.read_text()
