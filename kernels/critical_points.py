@@ -18,16 +18,14 @@ import torch
 import triton
 import triton.language as tl
 
+from ._common import map_tile, nms_keep
 from ._limits import check_launch
 
 
 @triton.jit
 def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr,
                         BLOCK_W: tl.constexpr):
-    pid_w, pid_h, b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
-    rows = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    cols = pid_w * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    mask = (rows < H) & (cols < W)
+    b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = R_ptr + b * H * W
     r = tl.minimum(rows, H - 1)
     r_up = tl.maximum(r - 1, 0)
@@ -58,10 +56,7 @@ def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: 
 @triton.jit
 def _lambda2_kernel(hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr,
                     BLOCK_W: tl.constexpr):
-    pid_w, pid_h, b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
-    rows = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    cols = pid_w * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    mask = (rows < H) & (cols < W)
+    b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = hb_ptr + b * 3 * H * W
     acc_t = g_ptr.dtype.element_ty
     a = tl.zeros((BLOCK_H, BLOCK_W), dtype=acc_t)
@@ -91,10 +86,7 @@ def _lambda2_kernel(hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl
 @triton.jit
 def _nms_keys_kernel(lam_ptr, bld_ptr, keys_ptr, H, W, min_response, BLOCK_H: tl.constexpr,
                      BLOCK_W: tl.constexpr):
-    pid_w, pid_h, b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
-    rows = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
-    cols = pid_w * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
-    mask = (rows < H) & (cols < W)
+    b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = lam_ptr + b * H * W
     v = tl.load(base + rows * W + cols, mask=mask, other=0.0)
     keep = mask
@@ -106,10 +98,7 @@ def _nms_keys_kernel(lam_ptr, bld_ptr, keys_ptr, H, W, min_response, BLOCK_H: tl
                 cc = cols + dc
                 inside = mask & (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
                 n = tl.load(base + rr * W + cc, mask=inside, other=float("-inf"))
-                if dr < 0 or (dr == 0 and dc < 0):
-                    keep = keep & (v > n)
-                else:
-                    keep = keep & (v >= n)
+                keep = nms_keep(keep, v, n, dr, dc)
     idx = (rows * W + cols).to(tl.int64)
     bld = tl.load(bld_ptr + b * H * W + idx, mask=mask, other=1)
     keep = keep & (bld == 0) & (v > min_response)

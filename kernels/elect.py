@@ -20,6 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ._common import nms_keep
 from ._limits import check_launch
 
 
@@ -88,10 +89,7 @@ def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr
                         nv = tl.load(xb + nidx, mask=inside, other=0.0).to(f64)
                         nb = tl.load(bld_ptr + mb + nidx, mask=inside, other=1)
                         nv = tl.where(inside & (nb == 0), nv, neg_inf)
-                        if dr < 0 or (dr == 0 and dc < 0):
-                            ok = ok & (v > nv)
-                        else:
-                            ok = ok & (v >= nv)
+                        ok = nms_keep(ok, v, nv, dr, dc)
             vals = tl.where(ok, v, neg_inf)
             bm = tl.max(vals, axis=0)
             bi = tl.min(tl.where(ok & (vals == bm), idx, 1 << 62), axis=0)
