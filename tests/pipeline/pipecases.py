@@ -19,7 +19,8 @@ from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.estimator import CHECKPOINTS_DIR, RadioMapEstimator
 
 SHIPPED = CHECKPOINTS_DIR / "small"
-NON_NETWORK = ("name", "preset", "normalisation", "scheduler", "sampler_defaults", "boost", "election", "pipeline")
+NON_NETWORK = ("name", "preset", "normalisation", "scheduler", "sampler_defaults", "boost", "election", "pipeline",
+               "physics")
 
 
 def tiny_config(**pipeline) -> dict:
@@ -28,7 +29,9 @@ def tiny_config(**pipeline) -> dict:
     cfg = {k: copy.deepcopy(shipped[k]) for k in NON_NETWORK if k in shipped}
     cfg.update(name="tiny-test", preset="tiny")
     cfg["sampler_defaults"] = {"candidates": 3, "steps": 3, "eta": 0.0, "reuse": 0.0}
-    cfg.setdefault("pipeline", {}).update(pipeline)
+    # These tests exercise the diffusion path unless they ask for the physics default.
+    cfg.setdefault("pipeline", {})["mode"] = "diffusion"
+    cfg["pipeline"].update(pipeline)
     return cfg
 
 

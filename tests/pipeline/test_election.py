@@ -47,13 +47,13 @@ def test_shipped_small_checkpoint_estimates_a_synthetic_layout():
     b = layout(256, 256, seed=3, fill=0.2)
     s = samples_for(b, 40, seed=4)
     est = estimator(SHIPPED, backend="auto")
-    res = est.estimate(b, s, candidates=2, steps=2, seed=0, return_candidates=True)
+    res = est.estimate(b, s, mode="diffusion", candidates=2, steps=2, seed=0, return_candidates=True)
     assert res.rss_dbm.shape == (256, 256)
     assert np.array_equal(np.isnan(res.rss_dbm), b == 1)
     assert np.isfinite(res.rss_dbm[b == 0]).all() and np.isfinite(res.scores).all()
     assert res.candidates_dbm.shape == (3, 256, 256) and 0 <= res.elected <= 2
     assert 0 < res.alpha < np.exp(6.0 + 1e-6)
-    fast = est.estimate(b, s, candidates=0, seed=0)
+    fast = est.estimate(b, s, mode="diffusion", candidates=0, seed=0)
     np.testing.assert_array_equal(fast.R_hat_dbm, res.R_hat_dbm)
 
 
@@ -67,7 +67,8 @@ def test_shipped_small_checkpoint_is_accurate_on_held_out_brat():
 
     scene = brat_scenes(2, bands_mhz=(1750,), data_dir=data)[0]
     s = draw_samples(scene.rss_dbm, scene.buildings, 50, map_seed(0, 0, 50))
-    res = estimator(SHIPPED, backend="auto").estimate(scene.buildings, s, candidates=2, steps=2, seed=0)
+    res = estimator(SHIPPED, backend="auto").estimate(scene.buildings, s, mode="diffusion", candidates=2,
+                                                         steps=2, seed=0)
     open_ = scene.buildings == 0
     err = res.rss_dbm[open_] - scene.rss_dbm[open_]
     rmse = float(np.sqrt(np.mean(err ** 2)))

@@ -12,7 +12,8 @@ buildings only). A method that needs the ground truth (the oracle) is registered
   ``wifidiff`` (boost + election), ``wifidiff-noboost``, ``wifidiff-noelect``,
   ``wifidiff-neither``, ``wifidiff-paper`` (election among diffusion candidates only),
   ``boost-only`` (the boost block's rough map ``R_hat_dbm`` after one network pass,
-  ``candidates=0``) and
+  ``candidates=0``), ``physics`` (the transmitter-aware path, ``mode="physics"``, given the
+  scene's carrier) and
   ``wifidiff-oracle`` (all K candidates, keeps the one with the lowest true MSE on the [0, 1]
   scale — an upper bound on what any election could reach; it sees the ground truth).
 * Reuse: ``NAME@R=0.3`` runs an estimator method with midpoint-reuse ratio 0.3. ``--reuse
@@ -69,11 +70,15 @@ class Method:
     name: str
     fn: Callable
     wants_target: bool = False
+    wants_freq: bool = False  # called with freq_mhz= (the scene's carrier, None when unknown)
 
-    def __call__(self, buildings, samples, target=None):
+    def __call__(self, buildings, samples, target=None, freq_mhz=None):
+        kw = {}
         if self.wants_target:
-            return self.fn(buildings, samples, target=target)
-        return self.fn(buildings, samples)
+            kw["target"] = target
+        if self.wants_freq:
+            kw["freq_mhz"] = freq_mhz
+        return self.fn(buildings, samples, **kw)
 
 
 @dataclass
@@ -157,11 +162,16 @@ def _estimator_factory(name: str, boost: bool, elect: bool, mode: str = "final",
 
         if mode == "boost":
             def fn(buildings, samples):
-                res = est.estimate(buildings, samples, candidates=0, seed=options.seed)
+                res = est.estimate(buildings, samples, candidates=0, seed=options.seed, mode="diffusion")
                 return res.R_hat_dbm
             return Method(name, fn)
 
-        common = dict(candidates=options.candidates, steps=options.steps, reuse=options.reuse,
+        if mode == "physics":
+            def fn(buildings, samples, freq_mhz=None):
+                return est.estimate(buildings, samples, mode="physics", freq_mhz=freq_mhz, seed=options.seed).rss_dbm
+            return Method(name, fn, wants_freq=True)
+
+        common = dict(mode="diffusion", candidates=options.candidates, steps=options.steps, reuse=options.reuse,
                       seed=options.seed, boost=boost, elect=elect, boost_candidate=boost_candidate,
                       known_write=options.known_write)
         if mode == "oracle":
@@ -190,6 +200,9 @@ register_method("wifidiff-noboost", factory=_estimator_factory("wifidiff-noboost
 register_method("wifidiff-noelect", factory=_estimator_factory("wifidiff-noelect", True, False), reusable=True)
 register_method("wifidiff-neither", factory=_estimator_factory("wifidiff-neither", False, False), reusable=True)
 register_method("boost-only", factory=_estimator_factory("boost-only", True, False, mode="boost"))
+# The transmitter-aware path (localise → calibrated propagation prior → residual kriging), the
+# shipped default of estimate(); the scene's carrier is passed when the data set knows it.
+register_method("physics", factory=_estimator_factory("physics", True, False, mode="physics"))
 # The oracle picks, among the same diffusion candidates as wifidiff-paper, the one with the lowest
 # true error: the gap to wifidiff-paper is what the election loses.
 register_method("wifidiff-oracle", factory=_estimator_factory("wifidiff-oracle", True, True, mode="oracle",
@@ -260,7 +273,7 @@ def resolve_methods(names: list[str], options: EstimatorOptions | None = None,
                 continue
             seen.add(label)
             m = _FACTORIES[base](opts)
-            out.append(Method(label, m.fn, m.wants_target))
+            out.append(Method(label, m.fn, m.wants_target, m.wants_freq))
     return out
 
 
@@ -302,7 +315,8 @@ def evaluate(datasets: dict[str, list[Scene]], methods: list[Method], ns=PAPER_N
                         try:
                             t0 = time.perf_counter()
                             pred = m(scene.buildings.copy(), samples.copy(),
-                                     target=scene.rss_dbm.copy() if m.wants_target else None)
+                                     target=scene.rss_dbm.copy() if m.wants_target else None,
+                                     freq_mhz=scene.freq_mhz)
                             ms = (time.perf_counter() - t0) * 1e3
                             pred = np.asarray(pred.detach().cpu().numpy() if hasattr(pred, "detach") else pred)
                             if pred.shape != scene.shape:

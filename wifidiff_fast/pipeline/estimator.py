@@ -49,12 +49,35 @@ from .boost import boost_condition, random_points_per_map, rough_map
 from .cache import MidpointCache, midpoint_key
 from .generate import initial_noise, make_eps_fn, reuse_steps
 from .params import BoostParams
+from .physics_map import PhysicsSettings, physics_map
+from ..physics.prior import PRIOR_VERSION, PropagationParams
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MIN_SIZE = 32
 MAX_CANDIDATES = 1024
 MAX_STEPS = 1000
 BACKENDS = ("auto", *OP_BACKENDS)
+MODES = ("physics", "diffusion")
+
+
+def physics_block(config: dict) -> tuple[PropagationParams, PhysicsSettings, float] | None:
+    """The checkpoint's physics-calibration block → (prior params, settings, default frequency).
+
+    ``None`` when the checkpoint has none; a ``ValueError`` naming the fix when it is malformed or
+    from another prior version.
+    """
+    block = config.get("physics")
+    if block is None:
+        return None
+    fix = "re-run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`"
+    if not isinstance(block, dict) or "params" not in block:
+        raise ValueError(f"the checkpoint's physics-calibration block is malformed (no 'params'); {fix}")
+    if block.get("version") != PRIOR_VERSION:
+        raise ValueError(f"the checkpoint's physics-calibration block has version {block.get('version')!r}, "
+                         f"this build needs {PRIOR_VERSION}; {fix}")
+    params = PropagationParams.from_dict(block["params"])
+    settings = PhysicsSettings.from_dict(block.get("settings", {}))
+    return params, settings, float(block.get("default_freq_mhz", 5750.0))
 
 
 @dataclass
@@ -70,6 +93,11 @@ class EstimateResult:
     alpha: float                        # the correction factor α of the election
     timings_ms: dict = field(default_factory=dict)
     candidates_dbm: np.ndarray | None = None  # float32 [K(+1), H, W] (the election's field) on request
+    mode: str = "diffusion"             # "physics" (transmitter-aware, the shipped default) or "diffusion"
+    # physics mode: float32 [capacity, 5] transmitter hypotheses (row, col, offset_db, rot_rad,
+    # score; best first) of which the first n_sites explain the samples
+    transmitters: np.ndarray | None = None
+    n_sites: int = 0
 
 
 def _stream_seed(seed: int, stream: int) -> int:
@@ -139,6 +167,13 @@ class RadioMapEstimator:
         # Friis drops and the uncertainty map).
         self.election_params = ElectionParams(**{**config.get("election", {}), "db_span": self.p_max - self.p_min})
         self.model_id = config["weights"]["sha256"]
+        self.mode = config.get("pipeline", {}).get("mode", "diffusion")
+        if self.mode not in MODES:
+            raise ValueError(f"checkpoint pipeline.mode must be one of {MODES}, got {self.mode!r}")
+        self.physics = physics_block(config)
+        if self.mode == "physics" and self.physics is None:
+            raise ValueError("the checkpoint's pipeline.mode is 'physics' but it has no physics-calibration "
+                             "block; run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`")
         self.cache = cache if cache is not None else MidpointCache()
         # CPU: small chunks keep the memory of a 64-candidate batch bounded; GPU: one batch.
         self.chunk = chunk or (16 if self.device.type == "cpu" else 256)
@@ -158,22 +193,46 @@ class RadioMapEstimator:
     def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
                  reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
                  elect: bool = True, return_candidates: bool = False,
-                 boost_candidate: bool | None = None, known_write: bool | None = None) -> EstimateResult:
-        """Estimate one map. ``boost_candidate`` (default: the checkpoint's setting) lets the boost
-        map R̂ join the election; ``False`` is the paper's election among diffusion candidates only.
+                 boost_candidate: bool | None = None, known_write: bool | None = None,
+                 mode: str | None = None, freq_mhz: float | None = None, transmitters=None) -> EstimateResult:
+        """Estimate one map.
+
+        ``mode`` (default: the checkpoint's ``pipeline.mode``): ``"physics"`` localises the
+        transmitters, builds the calibrated propagation prior and kriges its residuals
+        (``physics_map``); ``"diffusion"`` is the WiFi-Diffusion boost → generation → election
+        path. ``freq_mhz`` (physics; default: the checkpoint's) is the carrier; ``transmitters``
+        (physics; ``[T, 2]`` row, col, may lie outside the grid) skips localisation when the sites
+        are known. ``boost_candidate`` (default: the checkpoint's setting) lets the boost map R̂
+        join the election; ``False`` is the paper's election among diffusion candidates only.
         ``known_write`` (default: the checkpoint's setting) steers the DDIM steps through S′ (see
         the module notes)."""
         return self.estimate_batch([(buildings, samples)], candidates=candidates, steps=steps, reuse=reuse,
                                    seed=seed, eta=eta, boost=boost, elect=elect,
                                    return_candidates=return_candidates, boost_candidate=boost_candidate,
-                                   known_write=known_write)[0]
+                                   known_write=known_write, mode=mode, freq_mhz=freq_mhz,
+                                   transmitters=transmitters)[0]
 
     def estimate_batch(self, items, candidates: int | None = None, steps: int | None = None,
                        reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
                        elect: bool = True, return_candidates: bool = False,
-                       boost_candidate: bool | None = None, known_write: bool | None = None
+                       boost_candidate: bool | None = None, known_write: bool | None = None,
+                       mode: str | None = None, freq_mhz: float | None = None, transmitters=None
                        ) -> list[EstimateResult]:
-        """Many maps in one call; maps of the same grid size run as one batch."""
+        """Many maps in one call; maps of the same grid size run as one batch (diffusion mode).
+        ``transmitters`` applies to every map of the batch."""
+        mode = self.mode if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode == "physics" and self.physics is None:
+            raise ValueError("mode='physics' needs a checkpoint with a physics-calibration block; "
+                             "run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`")
+        if mode == "diffusion" and transmitters is not None:
+            raise ValueError("transmitters= is used by mode='physics' only")
+        freq = None
+        if mode == "physics":
+            freq = self.physics[2] if freq_mhz is None else _real_arg("freq_mhz", freq_mhz)
+            if not 100.0 <= freq <= 100_000.0:
+                raise ValueError(f"freq_mhz must be a carrier in 100..100000 MHz, got {freq}")
         boost_candidate = self.boost_candidate if boost_candidate is None else bool(boost_candidate)
         known_write = self.known_write if known_write is None else bool(known_write)
         K, S, R, eta = self._check_sampler(candidates, steps, reuse, eta, seed)
@@ -190,6 +249,9 @@ class RadioMapEstimator:
             clean.append((b, check_samples(s, b)))
         if not clean:
             raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
+        if mode == "physics":
+            seed = _int_arg("seed", seed)
+            return [self._run_physics(b, s, freq, seed, transmitters) for b, s in clean]
         results: list[EstimateResult | None] = [None] * len(clean)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (b, _) in enumerate(clean):
@@ -202,6 +264,21 @@ class RadioMapEstimator:
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ internals
+    def _run_physics(self, b: np.ndarray, s: np.ndarray, freq_mhz: float, seed: int, transmitters):
+        params, settings, _ = self.physics
+        t0 = time.perf_counter()
+        pm = physics_map(b, s, params, freq_mhz, settings, seed, transmitters)
+        rss = pm.rss_dbm.astype(np.float64)
+        rows, cols = s[:, 0].astype(np.int64), s[:, 1].astype(np.int64)
+        rss[rows, cols] = s[:, 2]  # real measurements always win
+        rss[b == 1] = np.nan
+        loc = pm.localisation
+        return EstimateResult(
+            rss_dbm=rss.astype(np.float32), uncertainty_db=pm.sigma_db, scores=np.zeros(0, np.float32),
+            elected=-1, critical_points=np.zeros((0, 2), np.int64), R_hat_dbm=pm.prior_dbm,
+            alpha=float("nan"), timings_ms={"total": round((time.perf_counter() - t0) * 1e3, 3)},
+            mode="physics", transmitters=loc.as_array(), n_sites=loc.n_sites)
+
     def _check_sampler(self, candidates, steps, reuse, eta, seed):
         K = _int_arg("candidates", self.defaults.get("candidates", 64) if candidates is None else candidates)
         S = _int_arg("steps", self.defaults.get("steps", 10) if steps is None else steps)

@@ -1,0 +1,78 @@
+"""The transmitter-aware path through the Estimator, end to end, and its checkpoint block."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pipecases import SHIPPED, estimator, layout, tiny_ckpt, write_tiny_checkpoint  # noqa: F401 (fixture)
+from wifidiff_fast.physics.prior import PRIOR_VERSION, load_calibration, prior_map
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _scene(H=64, W=64):
+    b = layout(H, W, seed=5, fill=0.15)
+    truth = prior_map(b, np.array([[20.0, 40.0]], np.float32), 5750.0, load_calibration(), step_px=1.0).numpy()
+    rng = np.random.default_rng(0)
+    open_ = np.argwhere(b == 0)
+    pick = open_[rng.choice(len(open_), 30, replace=False)]
+    s = np.column_stack([pick, truth[pick[:, 0], pick[:, 1]]]).astype(np.float64)
+    return b, s, truth
+
+
+def test_the_shipped_default_is_the_physics_path():
+    est = estimator(SHIPPED, backend="auto")
+    assert est.mode == "physics" and est.physics is not None
+
+
+def test_physics_estimate_end_to_end(tiny_ckpt):
+    b, s, truth = _scene()
+    res = estimator(tiny_ckpt).estimate(b, s, mode="physics", seed=0)
+    assert res.mode == "physics"
+    assert res.rss_dbm.shape == b.shape and np.array_equal(np.isnan(res.rss_dbm), b == 1)
+    r, c = s[:, 0].astype(int), s[:, 1].astype(int)
+    np.testing.assert_allclose(res.rss_dbm[r, c], s[:, 2], atol=1e-3)  # measurements win
+    assert res.transmitters.shape[1] == 5 and res.n_sites >= 1
+    assert np.hypot(*(res.transmitters[0, :2] - [20.0, 40.0])) <= 3.0
+    open_ = b == 0
+    assert np.all(res.uncertainty_db[open_] >= 0) and np.isfinite(res.uncertainty_db[open_]).all()
+    assert np.sqrt(np.mean((res.rss_dbm[open_] - truth[open_]) ** 2)) < 1.5  # noiseless, planted physics
+
+
+def test_known_transmitters_skip_localisation(tiny_ckpt):
+    b, s, _ = _scene()
+    est = estimator(tiny_ckpt)
+    res = est.estimate(b, s, mode="physics", transmitters=[[20.0, 40.0]])
+    np.testing.assert_allclose(res.transmitters[0, :2], [20.0, 40.0])
+    with pytest.raises(ValueError, match="outside the grid margin"):
+        est.estimate(b, s, mode="physics", transmitters=[[20.0, 400.0]])
+    with pytest.raises(ValueError, match="physics"):
+        est.estimate(b, s, mode="diffusion", transmitters=[[20.0, 40.0]])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        est.estimate(b, s, mode="magic")
+    with pytest.raises(ValueError, match="freq_mhz"):
+        est.estimate(b, s, mode="physics", freq_mhz=5.0)
+
+
+def _rewrite(path, edit):
+    cfg = json.loads((path / "config.json").read_text())
+    edit(cfg)
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+def test_missing_or_stale_physics_block_is_refused(tmp_path):
+    ckpt = write_tiny_checkpoint(tmp_path / "a")
+    _rewrite(ckpt, lambda c: c.pop("physics"))
+    est = estimator(ckpt)  # diffusion mode loads without it ...
+    b, s, _ = _scene()
+    with pytest.raises(ValueError, match="physics-calibration block"):
+        est.estimate(b, s, mode="physics")  # ... but cannot run the physics path
+    _rewrite(ckpt, lambda c: c["pipeline"].update(mode="physics"))
+    with pytest.raises(ValueError, match="no physics-calibration block"):
+        estimator(ckpt)
+    stale = write_tiny_checkpoint(tmp_path / "b")
+    _rewrite(stale, lambda c: c["physics"].update(version=PRIOR_VERSION + 1))
+    with pytest.raises(ValueError, match="version"):
+        estimator(stale)
