@@ -29,7 +29,7 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
         ("buildings + samples", None),
         ("ground truth", truth),
         (f"wifidiff_fast ({metrics['wifidiff']:.2f} dB RMSE)", est.rss_dbm),
-        ("uncertainty (candidate spread)", est.uncertainty_db),
+        ("uncertainty, 1σ" if est.mode == "physics" else "uncertainty (candidate spread)", est.uncertainty_db),
         (f"best baseline: {best_name} ({metrics[best_name]:.2f} dB)", best_map),
     ]
     for ax, (title, img) in zip(axes, panels):
@@ -48,6 +48,17 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
         im = ax.imshow(np.ma.masked_invalid(img), cmap="viridis", vmin=lo, vmax=hi)
         ax.imshow(np.ma.masked_equal(scene.buildings, 0), cmap="gray", vmin=0, vmax=2)
         fig.colorbar(im, ax=ax, fraction=0.046, label="RSS (dBm)")
+        if img is est.rss_dbm and est.transmitters is not None and est.n_sites:
+            # the localised sites (inside the frame; a site outside the window is not drawn)
+            H, W = truth.shape
+            t = est.transmitters[: est.n_sites]
+            t = t[(t[:, 0] >= 0) & (t[:, 0] < H) & (t[:, 1] >= 0) & (t[:, 1] < W)]
+            ax.scatter(t[:, 1], t[:, 0], marker="x", c="red", s=60, label="localised site")
+        if img is truth and len(scene.tx_rc):
+            H, W = truth.shape
+            t = scene.tx_rc[(scene.tx_rc[:, 0] >= 0) & (scene.tx_rc[:, 0] < H) & (scene.tx_rc[:, 1] >= 0)
+                            & (scene.tx_rc[:, 1] < W)]
+            ax.scatter(t[:, 1], t[:, 0], marker="+", c="white", s=60, label="true site")
     fig.suptitle(f"{scene.name}: N = {len(samples)} samples", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -73,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="out/demo", help="folder for the PNGs and results.json")
     p.add_argument("--n", type=_count(1), default=50, help="samples per map (default 50)")
     p.add_argument("--checkpoint", default="small")
+    p.add_argument("--mode", choices=("physics", "diffusion"), default=None,
+                   help="default: the checkpoint's (physics: localise + propagation prior + kriging)")
     p.add_argument("--candidates", type=_count(0), default=None,
                    help="default: the checkpoint's (64); 0 = the boost map alone")
     p.add_argument("--steps", type=_count(1), default=None, help="default: the checkpoint's (10)")
@@ -96,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     record = est.config.get("training", {})
-    console.print(f"checkpoint [bold]{args.checkpoint}[/]: {record.get('steps', '?')} training steps on "
-                  f"{record.get('hardware', '?')}; device {args.device}")
+    console.print(f"checkpoint [bold]{args.checkpoint}[/]: mode {args.mode or est.mode}; networks: "
+                  f"{record.get('steps', '?')} training steps on {record.get('hardware', '?')}; device {args.device}")
     summary = Table(title=f"RMSE (dB) / NMSE on the bundled examples, N = {args.n}")
     for col in ("map", "wifidiff_fast", "idw", "rbf", "kriging", "wifidiff ms", "kriging ms"):
         summary.add_column(col, justify="right" if col != "map" else "left")
     stages = Table(title="wifidiff_fast per-stage timings (ms)")
-    stage_names = ("boost", "critical_points", "generation", "election", "total")
+    mode = args.mode or est.mode
+    stage_names = (("localise", "prior", "kriging", "total") if mode == "physics"
+                   else ("boost", "critical_points", "generation", "election", "total"))
     stages.add_column("map")
     for name in stage_names:
         stages.add_column(name, justify="right")
@@ -129,7 +144,7 @@ def _run_all(args, console, est, scenes, out, summary, stages, stage_names) -> l
         samples = draw_samples(scene.rss_dbm, scene.buildings, args.n, map_seed(args.seed, i, args.n))
         with console.status(f"estimating {scene.name} ({i + 1}/{len(scenes)})"):
             res = est.estimate(scene.buildings, samples, candidates=args.candidates, steps=args.steps,
-                               seed=args.seed)
+                               seed=args.seed, mode=args.mode, freq_mhz=scene.freq_mhz)
         maps, ms = {"wifidiff": res.rss_dbm}, {"wifidiff": res.timings_ms["total"]}
         for name, fn in BASELINES.items():
             t0 = time.perf_counter()

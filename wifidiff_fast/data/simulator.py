@@ -40,12 +40,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..physics.antenna import SECTOR_OFFSETS_DEG, sector_gain_db, wrap_angle  # noqa: F401 (re-export)
 from .layouts import random_layouts
 from .scene import Scene
 from .units import P_MAX_DBM, P_MIN_DBM
 
 MAX_TX = 3
-SECTOR_OFFSETS_DEG = (0.0, 120.0, 240.0)
 
 
 @dataclass(frozen=True)
@@ -194,9 +194,7 @@ def _pick(flag: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(flag.view(-1, *([1] * (a.dim() - 1))), a, b)
 
 
-def _wrap(x: torch.Tensor) -> torch.Tensor:
-    """Angle to ``[-π, π)``."""
-    return torch.remainder(x + math.pi, 2 * math.pi) - math.pi
+_wrap = wrap_angle
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,19 +293,10 @@ def _shadowing(noise: torch.Tensor, sigma: torch.Tensor, corr: torch.Tensor) -> 
 
 
 def _mast_gain_db(az, elev_deg, rot, tilt, vbeam, hbeam: float, gmax: float):
-    """Three-sector site gain ``[n, H, W]`` dB (power sum of the sectors, 3GPP TR 36.814 pattern).
-
-    az: azimuth clockwise from north (rad); elev_deg: depression angle to the pixel (deg);
-    rot, tilt, vbeam: ``[n]`` sector rotation (rad), downtilt and vertical 3 dB beamwidth (deg).
-    """
-    av = -torch.clamp(12 * ((elev_deg - tilt[:, None, None]) / vbeam[:, None, None]) ** 2, max=20.0)
-    lin = 0.0
-    for off in SECTOR_OFFSETS_DEG:
-        phi = torch.rad2deg(_wrap(az - rot[:, None, None] - math.radians(off)))
-        ah = -torch.clamp(12 * (phi / hbeam) ** 2, max=25.0)
-        a = -torch.clamp(-(ah + av), max=25.0)
-        lin = lin + torch.pow(10.0, a / 10)
-    return gmax + 10 * torch.log10(lin)
+    """Three-sector site gain ``[n, H, W]`` dB: the shared pattern of :mod:`wifidiff_fast.physics.antenna`
+    with per-transmitter rotation, downtilt and vertical beamwidth ``[n]``."""
+    return sector_gain_db(az, elev_deg, rot[:, None, None], tilt[:, None, None], vbeam[:, None, None],
+                          hbeam, gmax)
 
 
 # --------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ class RadioMapEstimator:
         return EstimateResult(
             rss_dbm=rss.astype(np.float32), uncertainty_db=pm.sigma_db, scores=np.zeros(0, np.float32),
             elected=-1, critical_points=np.zeros((0, 2), np.int64), R_hat_dbm=pm.prior_dbm,
-            alpha=float("nan"), timings_ms={"total": round((time.perf_counter() - t0) * 1e3, 3)},
+            alpha=float("nan"), timings_ms={**pm.timings_ms, "total": round((time.perf_counter() - t0) * 1e3, 3)},
             mode="physics", transmitters=loc.as_array(), n_sites=loc.n_sites)
 
     def _check_sampler(self, candidates, steps, reuse, eta, seed):
