@@ -32,7 +32,7 @@ from .antenna import sector_gain_db
 from .raycast import ray_obstruction
 
 __all__ = ["PRIOR_VERSION", "PropagationParams", "SiteGeometry", "site_geometry", "site_power_db",
-           "power_sum_db", "prior_map", "load_calibration", "CALIBRATION_PATH"]
+           "power_sum_db", "prior_map", "site_maps", "load_calibration", "CALIBRATION_PATH"]
 
 PRIOR_VERSION = 1
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
@@ -165,16 +165,22 @@ def power_sum_db(site_db: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return (10.0 / math.log(10.0)) * torch.logsumexp(site_db * (math.log(10.0) / 10.0), dim=dim)
 
 
-def prior_map(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0,
-              offset_db=0.0, step_px: float = 0.5) -> torch.Tensor:
-    """The prior over the whole grid, ``float32 [H, W]`` dBm (buildings get a value too)."""
+def site_maps(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0,
+              step_px: float = 0.5) -> torch.Tensor:
+    """Each site's power over the whole grid, ``float32 [T, H, W]`` dBm (no offset)."""
     b = torch.as_tensor(buildings)
     H, W = b.shape
     rr, cc = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
                             indexing="ij")
     pts = torch.stack([rr.reshape(-1), cc.reshape(-1)], -1)
     geom = site_geometry(b, tx_rc, pts, step_px, params.roof_fraction)
-    return power_sum_db(site_power_db(geom, params, freq_mhz, rot, offset_db)).reshape(H, W)
+    return site_power_db(geom, params, freq_mhz, rot).reshape(-1, H, W)
+
+
+def prior_map(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0,
+              offset_db=0.0, step_px: float = 0.5) -> torch.Tensor:
+    """The prior over the whole grid, ``float32 [H, W]`` dBm (buildings get a value too)."""
+    return power_sum_db(site_maps(buildings, tx_rc, freq_mhz, params, rot, step_px)) + float(offset_db)
 
 
 def with_values(params: PropagationParams, **kw) -> PropagationParams:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..physics.prior import PropagationParams, prior_map
+from ..physics.prior import PropagationParams, power_sum_db, site_maps
 from .evidence import evidence_weights, kriging_evidence, site_set_evidence
 from .localise import MODEL_ERROR_DB, Localisation, LocaliseParams, check_sites, known_sites, localise
 
@@ -121,11 +121,15 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
     rc = samples[:, :2].astype(np.float64)
     # Every candidate explanation: the best site sets, then plain kriging of the samples.
     maps, variances, evidence, prior_best = [], [], [], None
+    cache: dict[tuple[float, float], torch.Tensor] = {}  # sets often share a site: one map each
     for st in loc.sets[: cfg.max_sets]:
-        sites = np.array([h.rc() for h in st.sites], dtype=np.float32)
         t0 = time.perf_counter()
-        prior = prior_map(buildings, sites, freq_mhz, params, offset_db=st.offset_db,
-                          step_px=cfg.map_step_px).numpy().astype(np.float64)
+        for h in st.sites:
+            if h.rc() not in cache:
+                cache[h.rc()] = site_maps(buildings, np.array([h.rc()], np.float32), freq_mhz, params,
+                                          step_px=cfg.map_step_px)[0]
+        prior = (power_sum_db(torch.stack([cache[h.rc()] for h in st.sites])) + st.offset_db).numpy()
+        prior = prior.astype(np.float64)
         timings["prior"] = timings.get("prior", 0.0) + (time.perf_counter() - t0) * 1e3
         if prior_best is None:
             prior_best = prior

@@ -1,0 +1,94 @@
+"""Localisation error against N: the building-aware, calibrated search vs a building-blind one.
+
+    python -m wifidiff_fast.eval.localisation --out docs/results/localisation
+
+On the site-holding 256² windows of both BRAT regions at 5750 MHz, each region's windows are
+localised with the prior calibrated on the *other* region. Two searches, same samples:
+
+* ``aware``: :func:`~wifidiff_fast.pipeline.localise.localise` with its defaults (calibrated
+  prior with ray-cast building losses and sector pattern, offset prior, GP misfit);
+* ``blind``: the same search with a building-blind prior (no building losses, free power, an
+  independent least-squares misfit): the naive search of issue 9's table.
+
+The error of a window is, for each true site inside it, the distance to the nearest site of the
+best explaining set. Medians and 90th percentiles over all (window, site) pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.loaders import load_brat_region
+from ..data.protocol import draw_samples, map_seed
+from ..physics.calibrate import calibrate
+from ..pipeline.localise import LocaliseParams, localise
+from .windows import site_windows
+
+__all__ = ["main"]
+
+
+def _blind(params):
+    return replace(params, wall_db=0.0, pen_db_per_px=0.0)
+
+
+def run(windows: int, ns, seed: int, data_dir=None, log=print) -> dict:
+    cal = {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)}
+    searches = {
+        "aware": lambda p: (p, LocaliseParams()),
+        "blind": lambda p: (_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False)),
+    }
+    errs = {name: {n: [] for n in ns} for name in searches}
+    for region, other in ((1, 2), (2, 1)):
+        for i, sc in enumerate(site_windows(region, n=windows, bands_mhz=(5750,), seed=seed, data_dir=data_dir)):
+            inside = [t for t in sc.tx_rc if 0 <= t[0] < sc.shape[0] and 0 <= t[1] < sc.shape[1]]
+            for n in ns:
+                s = draw_samples(sc.rss_dbm, sc.buildings, n, map_seed(seed, i, n))
+                for name, make in searches.items():
+                    params, cfg = make(cal[other])
+                    loc = localise(sc.buildings, s, params, sc.freq_mhz, cfg, seed)
+                    found = np.array([h.rc() for h in loc.sites])
+                    e = [float(np.min(np.linalg.norm(found - t, axis=1))) for t in inside]
+                    errs[name][n] += e
+                    log(f"{sc.name} N={n} {name}: {', '.join(f'{x:.1f}' for x in e)} px")
+    return {name: {str(n): {"median_px": float(np.median(v)), "p90_px": float(np.percentile(v, 90)),
+                            "pairs": len(v)} for n, v in by_n.items()} for name, by_n in errs.items()}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output stem (.json and .md)")
+    ap.add_argument("--windows", type=int, default=8, help="windows per region (default 8)")
+    ap.add_argument("--n", default="10,25,50")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    ns = [int(x) for x in args.n.split(",")]
+    result = run(args.windows, ns, args.seed, args.data_dir)
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    report = {"result": result, "date": date, "machine": f"{platform.machine()} CPU",
+              "windows_per_region": args.windows, "band_mhz": 5750}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [f"# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
+             "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region.", "",
+             "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
+             "|---|" + "---:|" * len(ns)]
+    for name, by_n in result.items():
+        lines.append(f"| {name} | " + " | ".join(f"{by_n[str(n)]['median_px']:.1f} / {by_n[str(n)]['p90_px']:.1f}"
+                                               for n in ns) + " |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
