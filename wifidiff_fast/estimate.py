@@ -29,7 +29,7 @@ def _picture(path: Path, buildings: np.ndarray, samples: np.ndarray, rss: np.nda
     axes[0].set_title("estimated RSS (samples in white)")
     fig.colorbar(im, ax=axes[0], fraction=0.046, label="dBm")
     im = axes[1].imshow(np.ma.masked_invalid(unc), cmap="magma")
-    axes[1].set_title("uncertainty (candidate spread)")
+    axes[1].set_title("uncertainty, 1σ")
     fig.colorbar(im, ax=axes[1], fraction=0.046, label="dB")
     for ax in axes:
         ax.set_xticks([])
@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uncertainty", default=None, help="also write the uncertainty map (.npy, dB)")
     p.add_argument("--png", default=None, help="also write a picture")
     p.add_argument("--checkpoint", default="small")
+    p.add_argument("--mode", choices=("physics", "diffusion"), default=None,
+                   help="physics (the shipped default): localise the transmitters, calibrated propagation "
+                        "prior + kriging; diffusion: WiFi-Diffusion boost/generation/election")
+    p.add_argument("--freq-mhz", type=float, default=None, help="carrier (physics; default: the checkpoint's, 5750)")
+    p.add_argument("--transmitters", default=None, metavar="R,C[;R,C...]",
+                   help="known transmitter pixels (physics; may lie outside the grid): skips localisation")
     p.add_argument("--candidates", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--reuse", type=float, default=None)
@@ -62,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         buildings = load_buildings_file(args.buildings)
         samples = load_samples_csv(args.samples)
         est = RadioMapEstimator.from_pretrained(args.checkpoint, device=args.device)
+        tx = None
+        if args.transmitters:
+            try:
+                tx = [[float(v) for v in pair.split(",")] for pair in args.transmitters.split(";")]
+            except ValueError:
+                raise ValueError(f"--transmitters must look like 'R,C;R,C', got {args.transmitters!r}") from None
         res = est.estimate(buildings, samples, candidates=args.candidates, steps=args.steps, reuse=args.reuse,
-                           seed=args.seed)
+                           seed=args.seed, mode=args.mode, freq_mhz=args.freq_mhz, transmitters=tx)
         np.save(args.out, res.rss_dbm)
         if args.uncertainty:
             np.save(args.uncertainty, res.uncertainty_db)
@@ -73,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t = res.timings_ms
+    if res.mode == "physics":
+        sites = "; ".join(f"({r:.0f}, {c:.0f})" for r, c in res.transmitters[: res.n_sites, :2])
+        how = f"{res.n_sites} transmitter(s) at (row, col) {sites}"
+    else:
+        how = ("the boost map (no diffusion)" if res.elected < 0 else
+               f"elected candidate {res.elected} of {len(res.scores)}")
     print(f"wrote {args.out}: {buildings.shape[0]}x{buildings.shape[1]}, {len(samples)} samples, "
-          f"elected candidate {res.elected}, {t['total']:.0f} ms")
+          f"{res.mode} mode, {how}, {t['total']:.0f} ms")
     return 0
 
 

@@ -113,9 +113,12 @@ def test_whole_trajectory_matches_diffusers_ddim(eta):
     # diffusers keeps ᾱ in float32: at η = 1 the direction coefficient of the step t = 100 → 0,
     # sqrt(1 − ᾱ_prev − σ²) ≈ 3e-4, cancels catastrophically there (ours is float64), so from that
     # step on the two differ by ~1e-4; everywhere else they agree to 1e-6.
+    # At η = 1 the injected noise is scaled by σ computed from float32 ᾱ in diffusers: with
+    # diffusers 0.42.1 that leaves float32-rounding differences of up to ~9e-6 in x̂0 at every step
+    # (measured 2026-12-03), so η = 1 gets 2e-5 before the cancelling step.
     tol = 1e-6 if eta < 1 else 1e-3
     for i in range(steps):
-        tol_i = 1e-6 if i < 8 else tol
+        tol_i = (1e-6 if eta < 1 else 2e-5) if i < 8 else tol
         torch.testing.assert_close(ours_traj[i], ref_traj[i], rtol=tol_i, atol=tol_i, msg=f"x at step {i}")
         torch.testing.assert_close(ours_x0[i], ref_x0[i], rtol=tol_i, atol=tol_i, msg=f"x0 at step {i}")
     torch.testing.assert_close(x, x_ref, rtol=tol, atol=tol)

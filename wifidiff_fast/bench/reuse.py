@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, sc in enumerate(scenes):
             for call, gen_list in ((0, gen_cold), (1, gen_warm)):
                 samples = draw_samples(sc.rss_dbm, sc.buildings, args.n, map_seed(call, i, args.n))
-                res = est.estimate(sc.buildings, samples, candidates=args.candidates, steps=args.steps,
-                                   reuse=R, seed=0, boost_candidate=False)
+                res = est.estimate(sc.buildings, samples, mode="diffusion", candidates=args.candidates,
+                                   steps=args.steps, reuse=R, seed=0, boost_candidate=False)
                 gen_list.append(res.timings_ms["generation"])
                 errs.append(rmse_db(res.rss_dbm, sc.rss_dbm))
                 nm.append(nmse(res.rss_dbm, sc.rss_dbm))

@@ -45,7 +45,7 @@ def _loc_errors(sites_rc: np.ndarray, tx_rc: np.ndarray, size: int) -> list[floa
 
 
 def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, seed: int,
-        calibration: str | None, data_dir=None, log=print) -> list[dict]:
+        calibration: str | None, data_dir=None, log=print, learned: str | None = None) -> list[dict]:
     if calibration:
         params = load_calibration(calibration)
         cal_note = f"file {calibration}"
@@ -63,6 +63,16 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
             rows.append(r)
             done.add((r["map"], r["n"]))
     settings = PhysicsSettings()
+    est = None
+    if learned:
+        from ..pipeline.estimator import RadioMapEstimator
+
+        # the shipped "small" trained on region 1 only (its training.data); newer records say so
+        trained_on = RadioMapEstimator.from_pretrained(learned).config.get("training", {}).get("brat_regions", [1])
+        if score_region in trained_on:
+            raise SystemExit(f"--learned {learned}: its networks trained on BRAT region(s) {trained_on}; "
+                             f"scoring region {score_region} with them would not be a cross-region check")
+        est = RadioMapEstimator.from_pretrained(learned)
     with open(rows_path, "a") as fh:
         for i, sc in enumerate(scenes):
             mask = sc.buildings == 0
@@ -78,7 +88,9 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                                  "rmse_db": float(np.sqrt(np.mean((pred[mask] - sc.rss_dbm[mask]) ** 2))),
                                  "mse": _mse_unit(pred, sc.rss_dbm, mask)}
                 t0 = time.perf_counter()
-                pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings, seed)
+                r_hat = None if est is None else est.estimate(sc.buildings, s, mode="diffusion", candidates=0,
+                                                              seed=seed).R_hat_dbm
+                pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings, seed, learned_dbm=r_hat)
                 ms = (time.perf_counter() - t0) * 1e3
                 err = pm.rss_dbm[mask] - sc.rss_dbm[mask]
                 sites = np.array([h.rc() for h in pm.localisation.sites])
@@ -94,6 +106,7 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 log(f"{sc.name} N={n}: kriging {row['kriging']['rmse_db']:.2f} dB, physics "
                     f"{row['physics']['rmse_db']:.2f} dB ({ms / 1e3:.1f} s)")
     meta = {"fit_region": fit_region, "score_region": score_region, "calibration": cal_note,
+            "learned_fallback": learned,
             "params": params.to_dict(), "windows": windows, "bands": list(bands) if bands else "all",
             "seed": seed}
     return rows, meta
@@ -133,7 +146,8 @@ def to_markdown(report: dict) -> str:
     lines = [f"# Cross-region: prior calibrated on BRAT region {m['fit_region']}, scored on region "
              f"{m['score_region']}", "",
              f"{report['date']}, {report['machine']}; {m['windows']} site-holding 256² windows × bands "
-             f"{m['bands']}; calibration: {m['calibration']}.", "",
+             f"{m['bands']}; calibration: {m['calibration']}; learned fallback: "
+             f"{m.get('learned_fallback') or 'none'}.", "",
              "| bands | N | maps | IDW dB | kriging dB | physics dB | MSE gain vs best peer | loc. median / p90 px | ±2σ coverage | physics ms (median) | kriging ms |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for g, by_n in report["summary"].items():
@@ -157,6 +171,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibration", default=None, help="a calibration JSON instead of fitting on --fit")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--learned", default=None, metavar="CHECKPOINT",
+                    help="let this checkpoint's boost map compete as an explanation (the estimator's "
+                         "default); refused when its networks trained on the scored region")
     args = ap.parse_args(argv)
     if args.fit == args.score:
         raise SystemExit("--fit and --score must differ: this is a cross-region check")
@@ -165,7 +182,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, meta = run(args.fit, args.score, out, args.windows, bands, [int(x) for x in args.n.split(",")],
-                     args.seed, args.calibration, args.data_dir)
+                     args.seed, args.calibration, args.data_dir, learned=args.learned)
     report = summarise(rows, meta)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(to_markdown(report))

@@ -98,8 +98,14 @@ def _krige_residual(buildings: np.ndarray, samples_rc: np.ndarray, residual: np.
 
 def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationParams,
                 freq_mhz: float = 5750.0, settings: PhysicsSettings | None = None, seed: int = 0,
-                transmitters=None) -> PhysicsMap:
+                transmitters=None, learned_dbm: np.ndarray | None = None) -> PhysicsMap:
     """The transmitter-aware estimate for validated ``buildings [H, W]`` and ``samples [N, 3]``.
+
+    ``learned_dbm`` (``[H, W]``, e.g. the boost network's map R̂) joins the explanations as
+    ``R̂ + OK(samples − R̂)`` with the kriging-model evidence of its residual: where the calibrated
+    physics does not describe the set-up (another transmitter type, another power), the learned
+    map takes over instead of plain kriging. R̂ has seen the samples, so its residual evidence is
+    optimistic; that choice was measured, not assumed (RESULTS.md).
 
     ``transmitters`` (``[T, 2]`` row, col; may lie outside the grid within the search margin)
     skips the localisation when the sites are known.
@@ -151,6 +157,16 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
         maps.append(kmap)
         variances.append(kvar)
         evidence.append(kriging_evidence(samples[:, 2].astype(np.float64), rc))
+    if learned_dbm is not None and transmitters is None:
+        t0 = time.perf_counter()
+        base = np.asarray(learned_dbm, dtype=np.float64)
+        base = np.where(np.isfinite(base), base, np.nanmean(base))  # buildings carry NaN
+        residual = samples[:, 2] - base[rows, cols]
+        fix, var = _krige_residual(buildings, samples[:, :2], residual)
+        timings["kriging"] = timings.get("kriging", 0.0) + (time.perf_counter() - t0) * 1e3
+        maps.append(base + fix)
+        variances.append(var)
+        evidence.append(kriging_evidence(residual, rc))
     w = evidence_weights(evidence, cfg.evidence_temperature)
     mean = np.zeros(buildings.shape)
     second = np.zeros(buildings.shape)
