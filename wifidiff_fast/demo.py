@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         summary.add_column(col, justify="right" if col != "map" else "left")
     stages = Table(title="wifidiff_fast per-stage timings (ms)")
     mode = args.mode or est.mode
-    stage_names = (("localise", "prior", "kriging", "total") if mode == "physics"
+    stage_names = (("boost", "localise", "prior", "kriging", "total") if mode == "physics"
                    else ("boost", "critical_points", "generation", "election", "total"))
     stages.add_column("map")
     for name in stage_names:
