@@ -81,13 +81,20 @@ def brat_scenes(index: int, bands_mhz: tuple[int, ...] | None = None, size: int 
                 data_dir: str | Path | None = None) -> list[Scene]:
     """The deterministic 256×256 evaluation crops of one BRAT region, for each band."""
     region = load_brat_region(index, data_dir)
+    return region_crops(region, crop_origins(*region.buildings.shape, size=size), bands_mhz, size)
+
+
+def region_crops(region: BratRegion, origins, bands_mhz: tuple[int, ...] | None = None, size: int = CROP,
+                 tag: str = "") -> list[Scene]:
+    """Scenes ``brat{k}{tag}_{f}MHz_r{r}c{c}`` of a region at the given crop corners, band by band
+    (every band if ``bands_mhz`` is None); the sites keep their position relative to each crop."""
     scenes = []
     for j, f in enumerate(region.freqs_mhz.tolist()):
         if bands_mhz is not None and f not in bands_mhz:
             continue
-        for r, c in crop_origins(*region.buildings.shape, size=size):
+        for r, c in origins:
             scenes.append(Scene(
-                name=f"brat{index}_{f}MHz_r{r}c{c}",
+                name=f"brat{region.index}{tag}_{f}MHz_r{r}c{c}",
                 rss_dbm=region.rss_dbm[j, r:r + size, c:c + size],
                 buildings=region.buildings[r:r + size, c:c + size],
                 freq_mhz=float(f),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.loaders import BRAT_CREDIT, CROP, load_brat_region
+from ..data.loaders import CROP, load_brat_region, region_crops
 from ..data.scene import Scene
 
 __all__ = ["window_origins", "site_windows"]
@@ -45,17 +45,4 @@ def site_windows(index: int, n: int = 8, bands_mhz: tuple[int, ...] | None = (57
     """``n`` site-holding windows of BRAT region ``index`` in each requested band (all if None)."""
     region = load_brat_region(index, data_dir)
     origins = window_origins(region.buildings.shape, region.tx_rc, n, seed, size)
-    scenes = []
-    for j, f in enumerate(region.freqs_mhz.tolist()):
-        if bands_mhz is not None and f not in bands_mhz:
-            continue
-        for r, c in origins:
-            scenes.append(Scene(
-                name=f"brat{index}w_{f}MHz_r{r}c{c}",
-                rss_dbm=region.rss_dbm[j, r:r + size, c:c + size],
-                buildings=region.buildings[r:r + size, c:c + size],
-                freq_mhz=float(f),
-                tx_rc=region.tx_rc - np.array([r, c]),
-                source=BRAT_CREDIT,
-            ))
-    return scenes
+    return region_crops(region, origins, bands_mhz, size, tag="w")
