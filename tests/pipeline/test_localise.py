@@ -3,7 +3,6 @@ bad settings and bad transmitter priors are refused."""
 
 import numpy as np
 import pytest
-import torch
 
 from wifidiff_fast.physics.prior import load_calibration, prior_map
 from wifidiff_fast.pipeline.localise import LocaliseParams, check_sites, known_sites, localise

@@ -1,12 +1,11 @@
 """The transmitter-aware path through the Estimator, end to end, and its checkpoint block."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from pipecases import SHIPPED, estimator, layout, tiny_ckpt, write_tiny_checkpoint  # noqa: F401 (fixture)
+from pipecases import SHIPPED, estimator, layout, tiny_ckpt, write_tiny_checkpoint  # noqa: F401,F811 (fixture)
 from wifidiff_fast.physics.prior import PRIOR_VERSION, load_calibration, prior_map
 
 pytestmark = pytest.mark.usefixtures("one_thread")

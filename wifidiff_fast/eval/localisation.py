@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
+    lines = ["# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
              "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region.", "",
              "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
              "|---|" + "---:|" * len(ns)]

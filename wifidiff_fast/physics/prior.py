@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -182,6 +182,3 @@ def prior_map(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=
     """The prior over the whole grid, ``float32 [H, W]`` dBm (buildings get a value too)."""
     return power_sum_db(site_maps(buildings, tx_rc, freq_mhz, params, rot, step_px)) + float(offset_db)
 
-
-def with_values(params: PropagationParams, **kw) -> PropagationParams:
-    return replace(params, **kw)

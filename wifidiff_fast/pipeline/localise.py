@@ -4,18 +4,22 @@ Every candidate site position is scored by how well the calibrated propagation p
 (:mod:`wifidiff_fast.physics.prior`), placed there, explains the samples:
 
 1. **Coarse search.** Positions on a grid of ``coarse_step_px`` covering the window plus a margin
-   of ``margin`` × its size on every side (sites often stand outside the window). For each, the
-   prior's site power at the samples ``P(q_i; x)`` is computed (ray cast included), the power
-   offset ``a`` is the robust mean of ``p_i − P(q_i; x)``, and the score is the soft-L1 misfit
-   ``Σ ρ(p_i − P(q_i; x) − a)``. Building-aware: a position whose shadows contradict the samples
-   loses, which a log-distance fit cannot see.
-2. **Refinement.** The best ``n_refine`` distinct local minima are refined on 2-px then 1-px grids.
-3. **More sites.** Greedily, a second and third site (power-summed with the first, one common
-   offset: the sites of a network transmit alike) are searched the same way and kept when they
-   lower the misfit by more than ``bic_per_site`` × log N (a BIC-style penalty).
+   of ``margin`` × its size on every side (sites often stand outside the window). A table of the
+   prior's site power at the samples ``P(q_i; x)`` (ray cast included) is computed once for every
+   grid position. Building-aware: a position whose shadows contradict the samples loses, which a
+   log-distance fit cannot see.
+2. **Misfit.** For a set of sites (power-summed, one common offset ``a``: the sites of a network
+   transmit alike) the residual ``r = p − P − a`` is scored by the Gaussian-process quadratic
+   form ``rᵀR⁻¹r`` with the calibrated residual correlation (:func:`residual_precision`), plus a
+   Gaussian prior that keeps ``a`` near the calibrated power (``offset_sigma_db``).
+3. **Refinement.** Local minima are refined on ``coarse/4`` then 1-px grids.
+4. **Sets.** From each of the ``n_starts`` best first sites a set is grown greedily: a second and
+   third site are kept when they lower the misfit by more than ``bic_per_site``·log N·σ² (a
+   BIC-style penalty), each addition followed by coordinate sweeps that re-place earlier sites.
 
-The result is a fixed-capacity set of hypotheses (position, power offset, sector rotation, score),
-the first ``n_sites`` of which form the explaining set used to build the prior map.
+The result: the alternative sets (best first; :mod:`.physics_map` averages them by evidence) and
+a fixed-capacity list of hypotheses (position, power offset, sector rotation, score) whose first
+``n_sites`` form the best set.
 """
 
 from __future__ import annotations
