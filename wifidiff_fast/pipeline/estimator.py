@@ -60,8 +60,17 @@ BACKENDS = ("auto", *OP_BACKENDS)
 MODES = ("physics", "diffusion")
 
 
-def physics_block(config: dict) -> tuple[PropagationParams, PhysicsSettings, float] | None:
-    """The checkpoint's physics-calibration block → (prior params, settings, default frequency).
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """The checkpoint's physics-calibration block, typed."""
+
+    params: PropagationParams        # the calibrated prior
+    settings: PhysicsSettings        # localisation and map settings
+    default_freq_mhz: float          # carrier when the caller gives none
+
+
+def physics_block(config: dict) -> PhysicsConfig | None:
+    """The checkpoint's physics-calibration block as a :class:`PhysicsConfig`.
 
     ``None`` when the checkpoint has none; a ``ValueError`` naming the fix when it is malformed or
     from another prior version.
@@ -77,7 +86,7 @@ def physics_block(config: dict) -> tuple[PropagationParams, PhysicsSettings, flo
                          f"this build needs {PRIOR_VERSION}; {fix}")
     params = PropagationParams.from_dict(block["params"])
     settings = PhysicsSettings.from_dict(block.get("settings", {}))
-    return params, settings, float(block.get("default_freq_mhz", 5750.0))
+    return PhysicsConfig(params, settings, float(block.get("default_freq_mhz", 5750.0)))
 
 
 @dataclass
@@ -231,7 +240,7 @@ class RadioMapEstimator:
             raise ValueError("transmitters= is used by mode='physics' only")
         freq = None
         if mode == "physics":
-            freq = self.physics[2] if freq_mhz is None else _real_arg("freq_mhz", freq_mhz)
+            freq = self.physics.default_freq_mhz if freq_mhz is None else _real_arg("freq_mhz", freq_mhz)
             if not 100.0 <= freq <= 100_000.0:
                 raise ValueError(f"freq_mhz must be a carrier in 100..100000 MHz, got {freq}")
         boost_candidate = self.boost_candidate if boost_candidate is None else bool(boost_candidate)
@@ -266,7 +275,7 @@ class RadioMapEstimator:
 
     # ------------------------------------------------------------------ internals
     def _run_physics(self, b: np.ndarray, s: np.ndarray, freq_mhz: float, seed: int, transmitters):
-        params, settings, _ = self.physics
+        params, settings = self.physics.params, self.physics.settings
         t0 = time.perf_counter()
         learned = None
         if self.physics_learned_fallback and transmitters is None:
