@@ -280,7 +280,10 @@ class RadioMapEstimator:
         learned = None
         if self.physics_learned_fallback and transmitters is None:
             # the boost network's map competes as the explanation for set-ups the prior does not fit
-            learned = self._run([(b, s)], 0, 1, 0.0, 0.0, seed, True, False, False, False, False)[0].R_hat_dbm
+            boost_only = self._run([(b, s)], K=0, S_steps=1, R=0.0, eta=0.0, seed=seed, use_boost=True,
+                                   use_elect=False, return_candidates=False, boost_candidate=False,
+                                   known_write=False)
+            learned = boost_only[0].R_hat_dbm
         t_boost = (time.perf_counter() - t0) * 1e3
         pm = physics_map(b, s, params, freq_mhz, settings, seed, transmitters, learned)
         rss = pm.rss_dbm.astype(np.float64)
