@@ -3,6 +3,7 @@ calibration block checks."""
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,14 +31,18 @@ def test_free_space_slope_is_ten_n_db_per_decade():
     assert float(p[0] - hi[0]) == pytest.approx(20.0, abs=0.01)
 
 
-def test_a_wall_casts_a_shadow_of_the_soft_capped_loss():
+def test_a_wall_casts_a_shadow_of_the_soft_capped_loss_that_diffraction_fills_in():
     b = np.zeros((64, 64), np.uint8)
     b[20:24, :] = 1  # 4 px thick, across the grid
-    p = _power(b, [[5.0, 32.0]], [[40.0, 32.0], [5.0, 32.0 + 35.0 - 1e-3]], OMNI)  # behind vs same distance, LoS
+    # behind the wall (16.5 px past its far side) vs the same distance in line of sight
+    p = _power(b, [[5.0, 32.0]], [[40.0, 32.0], [5.0, 32.0 + 35.0 - 1e-3]], OMNI)
     x = 6.0 * 1 + 1.0 * 4.0
-    expected = 20.0 * (1 - math.exp(-x / 20.0))
+    expected = 20.0 * (1 - math.exp(-x / 20.0))  # no recovery: OMNI keeps D = 1e4
     assert float(p[1] - p[0]) == pytest.approx(expected, abs=0.6)
     assert float(p[1] - p[0]) > 5.0
+    # with a recovery length D the loss shrinks as D / (D + distance behind the wall)
+    rec = _power(b, [[5.0, 32.0]], [[40.0, 32.0], [5.0, 32.0 + 35.0 - 1e-3]], replace(OMNI, shadow_recovery_px=16.5))
+    assert float(rec[1] - rec[0]) == pytest.approx(expected * 16.5 / (16.5 + 16.5), abs=0.6)
 
 
 def test_sector_pattern_peaks_on_boresight_and_dips_between_sectors():

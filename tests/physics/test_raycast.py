@@ -14,20 +14,21 @@ def _wall_grid():
 
 
 def test_a_ray_through_a_wall_counts_its_thickness_and_one_wall():
-    length, walls = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
+    length, walls, exit_px = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
     assert walls.item() == 1
+    assert exit_px.item() == pytest.approx(50.0 - 33.5, abs=0.5)  # the wall's far side: row 33.5
     assert length.item() == pytest.approx(4.0, abs=0.51)
 
 
 def test_line_of_sight_has_no_obstruction():
-    length, walls = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[20.0, 60.0]]))
-    assert length.item() == 0 and walls.item() == 0
+    length, walls, exit_px = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[20.0, 60.0]]))
+    assert length.item() == 0 and walls.item() == 0 and exit_px.item() == 0
 
 
 def test_two_walls_are_counted_twice():
     b = _wall_grid()
     b[40:42, 10:54] = 1
-    length, walls = ray_obstruction(b, torch.tensor([[10.0, 32.0]]), torch.tensor([[60.0, 32.0]]))
+    length, walls, _ = ray_obstruction(b, torch.tensor([[10.0, 32.0]]), torch.tensor([[60.0, 32.0]]))
     assert walls.item() == 2
     assert length.item() == pytest.approx(6.0, abs=0.51)
 
@@ -35,17 +36,17 @@ def test_two_walls_are_counted_twice():
 def test_outside_the_grid_is_open_and_the_mast_roof_is_cleared():
     b = _wall_grid()
     # a site far outside the raster: only the in-grid wall counts
-    length, _ = ray_obstruction(b, torch.tensor([[-200.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
+    length, _, _ = ray_obstruction(b, torch.tensor([[-200.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
     assert length.item() == pytest.approx(4.0, abs=0.51)
     # a mast standing on the wall itself does not see its own roof
-    length, walls = ray_obstruction(b, torch.tensor([[31.5, 32.0]]), torch.tensor([[31.5, 5.0]]), clear_px=30.0)
+    length, walls, _ = ray_obstruction(b, torch.tensor([[31.5, 32.0]]), torch.tensor([[31.5, 5.0]]), clear_px=30.0)
     assert length.item() == 0 and walls.item() == 0
 
 
 def test_receiver_fraction_keeps_only_the_end_near_the_receiver():
     b = _wall_grid()
     tx, rx = torch.tensor([[10.0, 32.0]]), torch.tensor([[60.0, 32.0]])
-    near_rx, _ = ray_obstruction(b, tx, rx, receiver_fraction=0.25)  # wall at 20–24 px of 50: not counted
+    near_rx, _, _ = ray_obstruction(b, tx, rx, receiver_fraction=0.25)  # wall at 20–24 px of 50: not counted
     assert near_rx.item() == 0
     with pytest.raises(ValueError, match="receiver_fraction"):
         ray_obstruction(b, tx, rx, receiver_fraction=0.0)
@@ -56,8 +57,9 @@ def test_pairs_match_the_all_pairs_form_and_shapes():
     b = torch.as_tensor(rng.random((40, 50)) < 0.2, dtype=torch.float32)
     tx = torch.tensor([[5.0, 5.0], [-20.0, 70.0]])
     pts = torch.as_tensor(rng.uniform(0, 39, (30, 2)), dtype=torch.float32)
-    L, W = ray_obstruction(b, tx, pts, chunk=500)  # small chunks: several passes
-    assert L.shape == W.shape == (2, 30)
-    L2, W2 = segment_obstruction(b, tx.repeat_interleave(30, 0), pts.repeat(2, 1))
+    L, W, E = ray_obstruction(b, tx, pts, chunk=500)  # small chunks: several passes
+    assert L.shape == W.shape == E.shape == (2, 30)
+    L2, W2, E2 = segment_obstruction(b, tx.repeat_interleave(30, 0), pts.repeat(2, 1))
     np.testing.assert_allclose(L.reshape(-1), L2)
     np.testing.assert_array_equal(W.reshape(-1), W2)
+    np.testing.assert_allclose(E.reshape(-1), E2)

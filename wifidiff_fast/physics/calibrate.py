@@ -32,6 +32,7 @@ BOUNDS = {
     "path_loss_exp": (1.5, 4.5), "freq_db_per_decade": (0.0, 40.0), "height_px": (0.2, 10.0),
     "tilt_deg": (0.0, 30.0), "vbeam_deg": (3.0, 40.0), "v_sla_db": (5.0, 40.0),
     "wall_db": (0.0, 30.0), "pen_db_per_px": (0.0, 5.0), "cap_db": (1.0, 60.0),
+    "shadow_recovery_px": (1.0, 1e4),
     "loss_freq_exp": (-1.0, 2.0),
 }
 
@@ -50,7 +51,9 @@ def predict(geom, params, freqs) -> torch.Tensor:
 
 
 def fit(region, init: PropagationParams, n_points: int = 12000, steps: int = 600, seed: int = 0,
-        log=print) -> PropagationParams:
+        log=print, with_loss: bool = False):
+    """Adam on the ``fit_names`` fields from ``init``; the fitted params (and the final robust
+    loss when ``with_loss``)."""
     rc, rss = region_points(region, n_points, seed)
     geom = site_geometry(region.buildings, region.tx_rc, rc, receiver_fraction=init.roof_fraction)
     target = torch.as_tensor(rss, dtype=torch.float32)
@@ -72,7 +75,8 @@ def fit(region, init: PropagationParams, n_points: int = 12000, steps: int = 600
                     theta[k].clamp_(lo, hi)
         if it % 100 == 0 or it == steps - 1:
             log(f"  step {it:4d}  robust loss {loss.item():8.3f}  rmse {res.pow(2).mean().sqrt().item():6.2f} dB")
-    return PropagationParams(**{**fixed, **{k: float(v.detach()) for k, v in theta.items()}})
+    fitted = PropagationParams(**{**fixed, **{k: float(v.detach()) for k, v in theta.items()}})
+    return (fitted, float(loss.detach())) if with_loss else fitted
 
 
 def score(region, params: PropagationParams, n_points: int = 30000, seed: int = 1) -> dict:
@@ -116,9 +120,20 @@ def residual_correlation(region, params: PropagationParams, band: int = -1, n_po
     return float(L), float(nu)
 
 
+# Starting points of the shadow-recovery length D (px): Adam moves D by ~lr per step, so the fit
+# runs from each and keeps the lowest loss on the fit region.
+RECOVERY_STARTS_PX = (30.0, 120.0, 400.0)
+
+
 def calibrate(region, n_points: int = 12000, steps: int = 600, log=print) -> PropagationParams:
-    """The whole calibration on one region: the fit, then the residual correlation."""
-    params = fit(region, PropagationParams(), n_points, steps, log=log)
+    """The whole calibration on one region: the fit (from each shadow-recovery start, the best
+    by the fit region's own loss), then the residual correlation."""
+    runs = []
+    for d0 in RECOVERY_STARTS_PX:
+        log(f"fit from shadow recovery D = {d0:g} px")
+        runs.append(fit(region, replace(PropagationParams(), shadow_recovery_px=d0), n_points, steps, log=log,
+                        with_loss=True))
+    params = min(runs, key=lambda r: r[1])[0]
     corr_px, nugget = residual_correlation(region, params)
     log(f"residual correlation: L = {corr_px:.1f} px, nugget = {nugget:.2f}")
     return replace(params, residual_corr_px=corr_px, residual_nugget=nugget)

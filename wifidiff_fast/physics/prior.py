@@ -34,7 +34,7 @@ from .raycast import ray_obstruction
 __all__ = ["PRIOR_VERSION", "PropagationParams", "SiteGeometry", "site_geometry", "site_power_db",
            "power_sum_db", "prior_map", "site_maps", "load_calibration", "CALIBRATION_PATH"]
 
-PRIOR_VERSION = 1
+PRIOR_VERSION = 2
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 
 
@@ -64,12 +64,14 @@ class PropagationParams:
     # Fraction of the path, next to the receiver, where buildings can block an elevated antenna's
     # ray (≈ roof height / antenna height; chosen at calibration from a grid).
     roof_fraction: float = 1.0
+    shadow_recovery_px: float = 1e4
     residual_corr_px: float = 20.0
     residual_nugget: float = 0.2
     version: int = PRIOR_VERSION
 
     fit_names = ("p_ref_dbm", "path_loss_exp", "freq_db_per_decade", "height_px", "tilt_deg",
-                 "vbeam_deg", "v_sla_db", "wall_db", "pen_db_per_px", "cap_db", "loss_freq_exp")
+                 "vbeam_deg", "v_sla_db", "wall_db", "pen_db_per_px", "cap_db", "loss_freq_exp",
+                 "shadow_recovery_px")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +113,7 @@ class SiteGeometry:
     azimuth: torch.Tensor  # [T, P] clockwise from north, rad
     length_px: torch.Tensor  # [T, P] building pixels crossed
     walls: torch.Tensor  # [T, P] buildings entered
+    exit_px: torch.Tensor  # [T, P] distance behind the last building (0 in line of sight)
 
 
 def site_geometry(buildings, tx_rc, points_rc, step_px: float = 0.5,
@@ -122,8 +125,8 @@ def site_geometry(buildings, tx_rc, points_rc, step_px: float = 0.5,
     pts = torch.as_tensor(points_rc, dtype=torch.float32).reshape(-1, 2)
     dr = pts[None, :, 0] - tx[:, None, 0]
     dc = pts[None, :, 1] - tx[:, None, 1]
-    length, walls = ray_obstruction(b, tx, pts, step_px=step_px, receiver_fraction=receiver_fraction)
-    return SiteGeometry(torch.sqrt(dr**2 + dc**2), torch.atan2(dc, -dr), length, walls)
+    length, walls, exit_px = ray_obstruction(b, tx, pts, step_px=step_px, receiver_fraction=receiver_fraction)
+    return SiteGeometry(torch.sqrt(dr**2 + dc**2), torch.atan2(dc, -dr), length, walls, exit_px)
 
 
 def _p(params, name):
@@ -155,7 +158,10 @@ def site_power_db(geom: SiteGeometry, params, freq_mhz: float, rot=0.0,
     x = (g(params, "wall_db") * geom.walls + g(params, "pen_db_per_px") * geom.length_px) \
         * f ** g(params, "loss_freq_exp")
     cap = g(params, "cap_db")
-    p = p - cap * (1 - torch.exp(-x / cap))
+    # Diffraction fills the shadow in with the distance behind the last obstacle: the loss decays
+    # as D / (D + exit) (D = shadow_recovery_px; a very large D keeps the full loss).
+    recover = g(params, "shadow_recovery_px")
+    p = p - cap * (1 - torch.exp(-x / cap)) * recover / (recover + geom.exit_px)
     off = torch.as_tensor(offset_db, dtype=p.dtype)
     return p + (off.reshape(-1, 1) if off.dim() else off)
 

@@ -51,15 +51,17 @@ def ray_obstruction(
             be blocked (the rooftop-to-street picture of Walfisch–Ikegami). 1 counts the whole ray.
 
     Returns:
-        ``(length, walls)``, each ``float32 [T, P]``.
+        ``(length, walls, exit_px)``, each ``float32 [T, P]``; ``exit_px`` is the distance from the
+        last building pixel on the ray to the point (0 in line of sight): how far behind its
+        last obstacle the point lies, where diffraction fills the shadow in.
     """
     tx = tx_rc.to(torch.float32).reshape(-1, 2)
     pts = points_rc.to(torch.float32).reshape(-1, 2)
     T, P = tx.shape[0], pts.shape[0]
     a = tx[:, None].expand(T, P, 2).reshape(-1, 2)
     b = pts[None].expand(T, P, 2).reshape(-1, 2)
-    length, walls = segment_obstruction(buildings, a, b, step_px, clear_px, chunk, receiver_fraction)
-    return length.reshape(T, P), walls.reshape(T, P)
+    length, walls, exit_px = segment_obstruction(buildings, a, b, step_px, clear_px, chunk, receiver_fraction)
+    return length.reshape(T, P), walls.reshape(T, P), exit_px.reshape(T, P)
 
 
 def segment_obstruction(
@@ -87,8 +89,9 @@ def segment_obstruction(
     Q = a.shape[0]
     length = torch.zeros(Q)
     walls = torch.zeros(Q)
+    exit_px = torch.zeros(Q)
     if Q == 0:
-        return length, walls
+        return length, walls, exit_px
     d = b - a
     dist = d.norm(dim=-1)
     order = torch.argsort(dist)
@@ -112,5 +115,8 @@ def segment_obstruction(
         o = occ[idx] * (inside & on_ray)
         length[take] = o.sum(1) * step_px
         walls[take] = ((o[:, 1:] > o[:, :-1]).sum(1) + o[:, 0]).to(torch.float32)
+        # distance from the last building pixel on the ray to the point (0 when in line of sight)
+        last = torch.where(o > 0, s[None].expand_as(o), torch.zeros_like(o)).amax(1)
+        exit_px[take] = torch.where(last > 0, ll - last, torch.zeros_like(ll))
         i += take.numel()
-    return length, walls
+    return length, walls, exit_px
