@@ -7,9 +7,11 @@ received power in dBm is
     P_k(q) = P_ref + ΔP_k − γ_f·log10(f / 1750 MHz) − 10·n·log10(√(d² + h²))
              + G(az, θ)  − L_obs,
     θ      = atan2(h, d)                                  (depression angle, the mast is h px up)
-    L_obs  = L_cap · (1 − exp(−(a_w·w + a_ℓ·ℓ)·(f / 1750)^κ / L_cap))        (soft-capped)
+    L_obs  = L_cap · (1 − exp(−(a_w·w + a_ℓ·ℓ)·(f / 1750)^κ / L_cap)) · D / (D + e)
 
-with ``G`` the three-sector pattern of :mod:`.antenna` (``G = 0`` for an omni site) and ``ΔP_k``
+(soft-capped; ``e`` is the distance behind the last building on the ray, so diffraction fills the
+shadow in over ``D`` pixels) with ``G`` the three-sector pattern of :mod:`.antenna` (``G = 0`` for
+an omni site) and ``ΔP_k``
 the site's power offset (0 for BRAT's identical 46 dBm sites; fitted per hypothesis at inference).
 Several sites add up in linear power: ``P(q) = 10·log10 Σ_k 10^{P_k(q)/10}``.
 
