@@ -9,6 +9,10 @@ physics estimator (``physics_map`` with a prior calibrated on ``--fit`` only), t
 error (each true site inside the window to the nearest chosen site), the ±2σ coverage of the
 uncertainty map and the time per map. Rows are appended to ``<out>.jsonl`` as they finish, so a
 cut-off run resumes where it stopped; the summary goes to ``<out>.md`` and ``<out>.json``.
+
+Samples of map ``i`` (its index in the band-major window list) come from
+``protocol.map_seed(seed, i, N)``, so the draws depend on ``--windows``: resume a run only with
+the ``--windows`` it started with.
 """
 
 from __future__ import annotations
