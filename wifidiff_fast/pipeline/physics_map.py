@@ -43,12 +43,11 @@ class PhysicsSettings:
     max_sets: int = 4              # alternative site sets averaged (1 = the best set alone)
     kriging_fallback: bool = True  # plain kriging competes as one more explanation (evidence.py)
     # Flatter than Bayes (T = 1): the mean over more hypotheses measured better on region 1 windows
-    # (MSE gain over kriging at N = 10/25/50: T = 1 1.38/1.26/1.34×, T = 16 1.47/1.42/1.44×).
+    # (prior v1; MSE gain over kriging at N = 10/25/50: T = 1 1.38/1.26/1.34×, T = 16 1.47/1.42/1.44×).
     evidence_temperature: float = 16.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PhysicsSettings":
@@ -66,7 +65,7 @@ class PhysicsMap:
     sigma_db: np.ndarray           # float32 [H, W] 1-σ uncertainty
     prior_dbm: np.ndarray          # float32 [H, W] the prior alone (with its fitted level)
     localisation: Localisation
-    weights: np.ndarray            # float32 [n_sets (+1 kriging)] weight of each explanation in the mean
+    weights: np.ndarray            # float32 [sets (+ kriging) (+ learned)] weight of each explanation
     timings_ms: dict = field(default_factory=dict)  # localise, prior, kriging
 
 
@@ -125,7 +124,7 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
     timings["localise"] = (time.perf_counter() - t0) * 1e3
     rows, cols = samples[:, 0].astype(np.int64), samples[:, 1].astype(np.int64)
     rc = samples[:, :2].astype(np.float64)
-    # Every candidate explanation: the best site sets, then plain kriging of the samples.
+    # Every candidate explanation: the best site sets, plain kriging, the learned map (if given).
     maps, variances, evidence, prior_best = [], [], [], None
     cache: dict[tuple[float, float], torch.Tensor] = {}  # sets often share a site: one map each
     for st in loc.sets[: cfg.max_sets]:
