@@ -39,7 +39,7 @@ from scipy.spatial import cKDTree
 
 from ..data.validate import check_buildings, check_samples
 
-__all__ = ["idw", "rbf", "kriging", "BASELINES", "IDW_K", "KRIGING_MIN_SAMPLES", "KRIGING_VARIOGRAM"]
+__all__ = ["idw", "rbf", "kriging", "ordinary_kriging", "BASELINES", "IDW_K", "KRIGING_MIN_SAMPLES", "KRIGING_VARIOGRAM"]
 
 IDW_K = 8
 KRIGING_MIN_SAMPLES = 5
@@ -116,19 +116,34 @@ def rbf(buildings, samples) -> np.ndarray:
     return _fill(b, open_rc, values)
 
 
-def _krige(s: np.ndarray, open_rc: np.ndarray, pseudo_inv: bool, backend: str) -> np.ndarray:
+def _krige(s: np.ndarray, open_rc: np.ndarray, pseudo_inv: bool, backend: str):
     from pykrige.ok import OrdinaryKriging
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pykrige warns on ill-conditioned fits; we check the output
         ok = OrdinaryKriging(s[:, 1], s[:, 0], s[:, 2], variogram_model=KRIGING_VARIOGRAM,
                              exact_values=True, pseudo_inv=pseudo_inv)
-        values, _ = ok.execute("points", open_rc[:, 1].astype(np.float64),
-                               open_rc[:, 0].astype(np.float64), backend=backend)
+        values, variance = ok.execute("points", open_rc[:, 1].astype(np.float64),
+                                      open_rc[:, 0].astype(np.float64), backend=backend)
     values = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    variance = np.asarray(variance, dtype=np.float64)
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(variance))):
         raise np.linalg.LinAlgError("kriging produced non-finite values")
-    return values
+    return values, np.clip(variance, 0, None)
+
+
+def ordinary_kriging(samples: np.ndarray, query_rc: np.ndarray, backend: str = "auto"):
+    """PyKrige ordinary kriging of validated ``samples [N, 3]`` (row, col, value) at ``query_rc
+    [P, 2]``: ``(values, variance)`` each ``[P]``, or ``None`` when the system cannot be solved even
+    with the pseudo-inverse (the caller picks its fallback). Same variogram as :func:`kriging`."""
+    if backend == "auto":
+        backend = _default_backend()
+    for pseudo_inv in (False, True):
+        try:
+            return _krige(samples, query_rc, pseudo_inv, backend)
+        except (np.linalg.LinAlgError, ValueError, RuntimeError, FloatingPointError):
+            continue
+    return None
 
 
 def _default_backend() -> str:
@@ -155,12 +170,8 @@ def kriging(buildings, samples, backend: str = "auto") -> np.ndarray:
         return _constant(b, open_rc, s[0, 2])
     if len(s) < KRIGING_MIN_SAMPLES:
         return _fill(b, open_rc, _idw_values(s, open_rc, 2.0, IDW_K))
-    for pseudo_inv in (False, True):
-        try:
-            return _fill(b, open_rc, _krige(s, open_rc, pseudo_inv, backend))
-        except (np.linalg.LinAlgError, ValueError, RuntimeError, FloatingPointError):
-            continue
-    return _fill(b, open_rc, _idw_values(s, open_rc, 2.0, IDW_K))
+    out = ordinary_kriging(s, open_rc, backend)
+    return _fill(b, open_rc, out[0] if out is not None else _idw_values(s, open_rc, 2.0, IDW_K))
 
 
 BASELINES = {"idw": idw, "rbf": rbf, "kriging": kriging}

@@ -48,8 +48,17 @@ def _loc_errors(sites_rc: np.ndarray, tx_rc: np.ndarray, size: int) -> list[floa
     return [float(np.min(np.linalg.norm(sites_rc - t, axis=1))) for t in inside]
 
 
+def _sites_in_margin(scene, margin: float) -> np.ndarray:
+    H, W = scene.shape
+    t = scene.tx_rc.astype(np.float64)
+    keep = ((t[:, 0] >= -margin * H) & (t[:, 0] <= H - 1 + margin * H)
+            & (t[:, 1] >= -margin * W) & (t[:, 1] <= W - 1 + margin * W))
+    return t[keep]
+
+
 def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, seed: int,
-        calibration: str | None, data_dir=None, log=print, learned: str | None = None) -> list[dict]:
+        calibration: str | None, data_dir=None, log=print, learned: str | None = None,
+        true_sites: bool = False) -> list[dict]:
     if calibration:
         params = load_calibration(calibration)
         cal_note = f"file {calibration}"
@@ -71,12 +80,12 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
     if learned:
         from ..pipeline.estimator import RadioMapEstimator
 
+        est = RadioMapEstimator.from_pretrained(learned)
         # the shipped "small" trained on region 1 only (its training.data); newer records say so
-        trained_on = RadioMapEstimator.from_pretrained(learned).config.get("training", {}).get("brat_regions", [1])
+        trained_on = est.config.get("training", {}).get("brat_regions", [1])
         if score_region in trained_on:
             raise SystemExit(f"--learned {learned}: its networks trained on BRAT region(s) {trained_on}; "
                              f"scoring region {score_region} with them would not be a cross-region check")
-        est = RadioMapEstimator.from_pretrained(learned)
     with open(rows_path, "a") as fh:
         for i, sc in enumerate(scenes):
             mask = sc.buildings == 0
@@ -94,7 +103,10 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 t0 = time.perf_counter()
                 r_hat = None if est is None else est.estimate(sc.buildings, s, mode="diffusion", candidates=0,
                                                               seed=seed).R_hat_dbm
-                pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings, seed, learned_dbm=r_hat)
+                # --true-sites: the oracle that knows where the sites are (bounds what localisation
+                # loses); like the search, it sees the sites within the margin around the window
+                pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings, seed, learned_dbm=r_hat,
+                                 transmitters=_sites_in_margin(sc, settings.localise.margin) if true_sites else None)
                 ms = (time.perf_counter() - t0) * 1e3
                 err = pm.rss_dbm[mask] - sc.rss_dbm[mask]
                 sites = np.array([h.rc() for h in pm.localisation.sites])
@@ -110,7 +122,7 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 log(f"{sc.name} N={n}: kriging {row['kriging']['rmse_db']:.2f} dB, physics "
                     f"{row['physics']['rmse_db']:.2f} dB ({ms / 1e3:.1f} s)")
     meta = {"fit_region": fit_region, "score_region": score_region, "calibration": cal_note,
-            "learned_fallback": learned,
+            "learned_fallback": learned, "true_sites": true_sites,
             "params": params.to_dict(), "windows": windows, "bands": list(bands) if bands else "all",
             "seed": seed}
     return rows, meta
@@ -151,7 +163,7 @@ def to_markdown(report: dict) -> str:
              f"{m['score_region']}", "",
              f"{report['date']}, {report['machine']}; {m['windows']} site-holding 256² windows × bands "
              f"{m['bands']}; calibration: {m['calibration']}; learned fallback: "
-             f"{m.get('learned_fallback') or 'none'}.", "",
+             f"{m.get('learned_fallback') or 'none'}; true sites given: {bool(m.get('true_sites'))}.", "",
              "| bands | N | maps | IDW dB | kriging dB | physics dB | MSE gain vs best peer | loc. median / p90 px | ±2σ coverage | physics ms (median) | kriging ms |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for g, by_n in report["summary"].items():
@@ -178,6 +190,8 @@ def main(argv=None) -> None:
     ap.add_argument("--learned", default=None, metavar="CHECKPOINT",
                     help="let this checkpoint's boost map compete as an explanation (the estimator's "
                          "default); refused when its networks trained on the scored region")
+    ap.add_argument("--true-sites", action="store_true",
+                    help="give the physics path the true sites (an oracle: what perfect localisation would reach)")
     args = ap.parse_args(argv)
     if args.fit == args.score:
         raise SystemExit("--fit and --score must differ: this is a cross-region check")
@@ -186,7 +200,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, meta = run(args.fit, args.score, out, args.windows, bands, [int(x) for x in args.n.split(",")],
-                     args.seed, args.calibration, args.data_dir, learned=args.learned)
+                     args.seed, args.calibration, args.data_dir, learned=args.learned,
+                     true_sites=args.true_sites)
     report = summarise(rows, meta)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(to_markdown(report))

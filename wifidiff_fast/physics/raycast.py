@@ -6,7 +6,9 @@ building raster ``B`` (nearest pixel). Two quantities come out:
 * ``length`` — pixels of building crossed (the march step times the number of steps inside a
   building): how deep the ray goes through matter;
 * ``walls`` — how many times the ray enters a building (0 → 1 transitions): the number of
-  façades it has to penetrate or diffract over.
+  façades it has to penetrate or diffract over;
+* ``exit_px`` — the distance from the last building on the ray to the point: how far into the
+  shadow's diffraction fill-in the point lies.
 
 Line of sight is ``length == 0``. Pixels outside the raster count as open (nothing is known
 there; a site outside a window sees the unknown part of the city as free space). The first
@@ -27,41 +29,17 @@ import torch
 __all__ = ["ray_obstruction", "segment_obstruction"]
 
 
-def ray_obstruction(
-    buildings: torch.Tensor,
-    tx_rc: torch.Tensor,
-    points_rc: torch.Tensor,
-    step_px: float = 0.5,
-    clear_px: float = 1.5,
-    chunk: int = 1 << 23,
-    receiver_fraction: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Building length and wall count on the segment from each transmitter to each point.
-
-    Args:
-        buildings: ``[H, W]`` raster, 1 = building (any dtype).
-        tx_rc: ``float [T, 2]`` transmitter (row, col), pixel units; may lie outside the raster.
-        points_rc: ``float [P, 2]`` receiver (row, col).
-        step_px: march step in pixels (≤ 0.5 never skips a 1-px wall corner by more than a graze).
-        clear_px: radius around the transmitter whose buildings are ignored (the mast's own roof).
-        chunk: upper bound on lookups held in memory at once.
-        receiver_fraction: only buildings within this fraction of the path next to the receiver
-            count. An elevated antenna's ray clears the roofs until it descends below them: with
-            roofs at ``h_b`` and the antenna at ``h_tx`` only the last ``h_b/h_tx`` of the path can
-            be blocked (the rooftop-to-street picture of Walfisch–Ikegami). 1 counts the whole ray.
-
-    Returns:
-        ``(length, walls, exit_px)``, each ``float32 [T, P]``; ``exit_px`` is the distance from the
-        last building pixel on the ray to the point (0 in line of sight): how far behind its
-        last obstacle the point lies, where diffraction fills the shadow in.
-    """
+def ray_obstruction(buildings: torch.Tensor, tx_rc: torch.Tensor, points_rc: torch.Tensor, **march):
+    """Building length, wall count and exit distance from each transmitter ``[T, 2]`` to each
+    point ``[P, 2]`` (row, col, pixel units; transmitters may lie outside the raster): every pair
+    through :func:`segment_obstruction` (``march``: its ``step_px``, ``clear_px``, ``chunk``,
+    ``receiver_fraction``). Returns ``(length, walls, exit_px)``, each ``float32 [T, P]``."""
     tx = tx_rc.to(torch.float32).reshape(-1, 2)
     pts = points_rc.to(torch.float32).reshape(-1, 2)
     T, P = tx.shape[0], pts.shape[0]
     a = tx[:, None].expand(T, P, 2).reshape(-1, 2)
     b = pts[None].expand(T, P, 2).reshape(-1, 2)
-    length, walls, exit_px = segment_obstruction(buildings, a, b, step_px, clear_px, chunk, receiver_fraction)
-    return length.reshape(T, P), walls.reshape(T, P), exit_px.reshape(T, P)
+    return tuple(x.reshape(T, P) for x in segment_obstruction(buildings, a, b, **march))
 
 
 def segment_obstruction(
@@ -72,8 +50,25 @@ def segment_obstruction(
     clear_px: float = 1.5,
     chunk: int = 1 << 23,
     receiver_fraction: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`ray_obstruction` for explicit segment pairs ``a[q] → b[q]`` (``[Q, 2]`` each).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Building length, walls and exit distance on explicit segments ``a[q] → b[q]`` (``[Q, 2]``).
+
+    Args:
+        buildings: ``[H, W]`` raster, 1 = building (any dtype).
+        a_rc: ``float [Q, 2]`` transmitter end (row, col); may lie outside the raster.
+        b_rc: ``float [Q, 2]`` receiver end.
+        step_px: march step in pixels (≤ 0.5 never skips a 1-px wall corner by more than a graze).
+        clear_px: radius around the transmitter whose buildings are ignored (the mast's own roof).
+        chunk: upper bound on lookups held in memory at once.
+        receiver_fraction: only buildings within this fraction of the path next to the receiver
+            count. An elevated antenna's ray clears the roofs until it descends below them: with
+            roofs at ``h_b`` and the antenna at ``h_tx`` only the last ``h_b/h_tx`` of the path can
+            be blocked (the rooftop-to-street picture of Walfisch–Ikegami). 1 counts the whole ray.
+
+    Returns:
+        ``(length, walls, exit_px)``, each ``float32 [Q]``; ``exit_px`` is the distance from the
+        last building pixel on the ray to the point (0 in line of sight): how far behind its last
+        obstacle the point lies, where diffraction fills the shadow in.
 
     Segments are sorted by length and marched in chunks of similar length, so a batch of short
     rays does not pay for the longest one.

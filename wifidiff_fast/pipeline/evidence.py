@@ -20,13 +20,15 @@ import math
 
 import numpy as np
 
-__all__ = ["site_set_evidence", "kriging_evidence", "evidence_weights"]
+__all__ = ["residual_correlation", "site_set_evidence", "kriging_evidence", "evidence_weights"]
 
 KRIGING_RANGES_PX = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0)
 KRIGING_NUGGET = 0.05
 
 
-def _corr(rc: np.ndarray, length: float, nugget: float) -> np.ndarray:
+def residual_correlation(rc: np.ndarray, length: float, nugget: float) -> np.ndarray:
+    """``R = (1 − ν)·exp(−d/L) + ν·I`` for points ``rc [N, 2]`` (float64 ``[N, N]``)."""
+    rc = np.asarray(rc, dtype=np.float64)
     d = np.linalg.norm(rc[:, None, :] - rc[None, :, :], axis=-1)
     return (1 - nugget) * np.exp(-d / length) + nugget * np.eye(len(rc))
 
@@ -42,7 +44,7 @@ def site_set_evidence(residual: np.ndarray, rc: np.ndarray, sigma_db: float, cor
                       n_sites: int) -> float:
     """Penalised log-likelihood of one site set from its residual at the samples (offset removed)."""
     n = len(residual)
-    q, logdet = _quad_logdet(_corr(rc, corr_px, nugget), residual)
+    q, logdet = _quad_logdet(residual_correlation(rc, corr_px, nugget), residual)
     ll = -0.5 * (q / sigma_db**2 + logdet + 2 * n * math.log(sigma_db) + n * math.log(2 * math.pi))
     return ll - 0.5 * (2 * n_sites + 1) * math.log(n)
 
@@ -53,7 +55,7 @@ def kriging_evidence(values: np.ndarray, rc: np.ndarray) -> float:
     best = -math.inf
     one = np.ones(n)
     for length in KRIGING_RANGES_PX:
-        R = _corr(rc, length, KRIGING_NUGGET)
+        R = residual_correlation(rc, length, KRIGING_NUGGET)
         Ri1 = np.linalg.solve(R, one)
         mu = float(Ri1 @ values / (one @ Ri1))
         e = values - mu

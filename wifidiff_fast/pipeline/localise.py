@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..physics.prior import PropagationParams, power_sum_db, site_geometry, site_power_db
+from .evidence import residual_correlation
 
 __all__ = ["LocaliseParams", "SiteHypothesis", "SiteSet", "Localisation", "localise"]
 
@@ -129,10 +130,8 @@ def _robust_offset(res: torch.Tensor, shrink: float = 0.0, iters: int = 3) -> to
 def residual_precision(rc: torch.Tensor, params: PropagationParams) -> torch.Tensor:
     """``R⁻¹`` for samples at ``rc [N, 2]``: the inverse correlation of the prior's residual field,
     ``R = (1 − ν)·exp(−d / L) + ν·I`` (nugget ν and length L measured at calibration)."""
-    d = torch.cdist(rc.double(), rc.double())
-    nu = float(params.residual_nugget)
-    R = (1 - nu) * torch.exp(-d / float(params.residual_corr_px)) + nu * torch.eye(len(rc), dtype=torch.float64)
-    return torch.linalg.inv(R).float()
+    R = residual_correlation(rc.numpy(), float(params.residual_corr_px), float(params.residual_nugget))
+    return torch.linalg.inv(torch.from_numpy(R)).float()
 
 
 def _score_sets(base_db: torch.Tensor | None, cand_db: torch.Tensor, p: torch.Tensor, shrink: float,

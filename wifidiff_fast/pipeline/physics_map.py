@@ -17,19 +17,17 @@ where the explanations disagree.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
+from ..eval.baselines import KRIGING_MIN_SAMPLES, ordinary_kriging
 from ..physics.prior import PropagationParams, power_sum_db, site_maps
 from .evidence import evidence_weights, kriging_evidence, site_set_evidence
 from .localise import MODEL_ERROR_DB, Localisation, LocaliseParams, check_sites, known_sites, localise
 
 __all__ = ["PhysicsSettings", "PhysicsMap", "physics_map"]
-
-KRIGING_MIN_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -70,29 +68,16 @@ class PhysicsMap:
 
 
 def _krige_residual(buildings: np.ndarray, samples_rc: np.ndarray, residual: np.ndarray):
-    """Ordinary kriging of the residual onto every pixel: (value, variance) ``[H, W]`` each."""
+    """Ordinary kriging of the residual onto every pixel: (value, variance) ``[H, W]`` each (the
+    baselines' PyKrige call; the mean and variance of the residual when it cannot krige)."""
     H, W = buildings.shape
+    flat = (np.full((H, W), float(np.mean(residual))),
+            np.full((H, W), float(np.var(residual)) if len(residual) > 1 else 0.0))
     if len(residual) < KRIGING_MIN_SAMPLES or np.ptp(residual) == 0.0:
-        m = float(np.mean(residual))
-        var = float(np.var(residual)) if len(residual) > 1 else 0.0
-        return np.full((H, W), m), np.full((H, W), var)
-    from pykrige.ok import OrdinaryKriging
-
+        return flat
     rr, cc = np.mgrid[:H, :W]
-    for pseudo_inv in (False, True):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ok = OrdinaryKriging(samples_rc[:, 1].astype(float), samples_rc[:, 0].astype(float), residual,
-                                     variogram_model="exponential", exact_values=True, pseudo_inv=pseudo_inv)
-                v, ss = ok.execute("points", cc.reshape(-1).astype(float), rr.reshape(-1).astype(float),
-                                   backend="vectorized")
-            v, ss = np.asarray(v, dtype=np.float64), np.asarray(ss, dtype=np.float64)
-            if np.all(np.isfinite(v)) and np.all(np.isfinite(ss)):
-                return v.reshape(H, W), np.clip(ss, 0, None).reshape(H, W)
-        except (np.linalg.LinAlgError, ValueError, RuntimeError, FloatingPointError):
-            continue
-    return np.full((H, W), float(np.mean(residual))), np.full((H, W), float(np.var(residual)))
+    out = ordinary_kriging(np.column_stack([samples_rc, residual]), np.column_stack([rr.ravel(), cc.ravel()]))
+    return flat if out is None else (out[0].reshape(H, W), out[1].reshape(H, W))
 
 
 def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationParams,
