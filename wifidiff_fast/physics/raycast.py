@@ -1,7 +1,7 @@
 """Building crossings along straight rays from transmitters to receiver points.
 
 For every (transmitter, point) pair the segment between them is marched at a fixed step over the
-building raster ``B`` (nearest pixel). Two quantities come out:
+building raster ``B`` (nearest pixel). Three quantities come out:
 
 * ``length`` — pixels of building crossed (the march step times the number of steps inside a
   building): how deep the ray goes through matter;
