@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup run test eval bench gpu-check clean
+.PHONY: setup run test lint eval bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ run: setup
 # Command 2: the whole test suite (CPU; GPU tests skip cleanly without a GPU).
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# Style gate (CI runs it before the tests): ruff lint + format check, clang-format on csrc/.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/clang-format --dry-run --Werror csrc/*.h csrc/*.cuh csrc/*.cpp csrc/*.cu
 
 eval: setup
 	$(PY) -m wifidiff_fast.eval --dataset brat-val --methods idw,rbf,kriging,wifidiff
