@@ -1,7 +1,7 @@
 """Shared helpers of the pipeline tests: a tiny checkpoint (random weights), layouts, samples.
 
 Imported as ``from pipecases import ...`` (pytest puts this directory on ``sys.path``, as for
-tests/ops/opcases.py). The checkpoint is written once per test session.
+tests/ops/opcases.py). The checkpoint fixtures built from these live in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from wifidiff_fast.models.checkpoint import build_networks, save_checkpoint
@@ -42,18 +41,6 @@ def write_tiny_checkpoint(directory: Path, seed: int = 0, **pipeline) -> Path:
         torch.nn.init.normal_(nets.correction.out.weight, std=0.3)
     return save_checkpoint(directory, nets, tiny_config(**pipeline))
 
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    """Tiny checkpoint; the boost map joins the election (as shipped)."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_ckpt"))
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt_pure(tmp_path_factory) -> Path:
-    """Tiny checkpoint with ``boost_candidate: false``: a diffusion candidate is always elected."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_ckpt_pure"), boost_candidate=False)
 
 
 def estimator(path, backend: str = "reference", **kw) -> RadioMapEstimator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pipecases import SHIPPED, estimator, layout, samples_for  # noqa: F401 (fixture)
+from pipecases import SHIPPED, estimator, layout, samples_for
 
 from wifidiff_fast import _env, ops
 from wifidiff_fast.reference.elect import ElectionParams

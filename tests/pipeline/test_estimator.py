@@ -8,13 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from pipecases import (  # noqa: F401 (fixtures)
-    estimator,
-    layout,
-    samples_for,
-    tiny_ckpt,
-    tiny_ckpt_pure,
-)
+from pipecases import estimator, layout, samples_for
 
 from wifidiff_fast.data.units import model_to_dbm
 from wifidiff_fast.pipeline.estimator import MIN_SIZE, EstimateResult, RadioMapEstimator

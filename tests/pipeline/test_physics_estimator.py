@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pipecases import SHIPPED, estimator, layout, tiny_ckpt, write_tiny_checkpoint  # noqa: F401,F811 (fixture)
+from pipecases import SHIPPED, estimator, layout, write_tiny_checkpoint
 from wifidiff_fast.physics.prior import PRIOR_VERSION, load_calibration, prior_map
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from pipecases import estimator, layout, samples_for, tiny_ckpt  # noqa: F401 (fixtures)
+from pipecases import estimator, layout, samples_for
 
 from wifidiff_fast.pipeline.cache import MidpointCache, midpoint_key
 from wifidiff_fast.pipeline.estimator import _stream_seed
