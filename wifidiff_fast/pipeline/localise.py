@@ -33,7 +33,8 @@ import torch
 from ..physics.prior import PropagationParams, power_sum_db, site_geometry, site_power_db
 from .evidence import residual_correlation
 
-__all__ = ["LocaliseParams", "SiteHypothesis", "SiteSet", "Localisation", "localise"]
+__all__ = ["LocaliseParams", "SiteHypothesis", "SiteSet", "Localisation", "localise", "inside_log_prior",
+           "outside_distance"]
 
 HUBER_DB = 6.0  # soft-L1 scale: residuals beyond it count linearly (kriging fixes the rest)
 # Typical error of the calibrated prior with the true sites (3.3–3.9 dB on BRAT, calibration.json):
@@ -56,6 +57,9 @@ class LocaliseParams:
     offset_sigma_db: float | None = 1.5  # prior std of the power offset (None: free power)
     sweeps: int = 2               # coordinate-descent passes over the chosen sites
     gp_misfit: bool = True        # correlated-residual (GP) misfit instead of independent soft-L1
+    # Prior that the area of interest holds a transmitter: the set's site nearest the grid lies
+    # outside it by d px with log-prior −½(d/σ)² (None: sites anywhere within the margin alike).
+    inside_sigma_px: float | None = None
 
     def __post_init__(self):
         if int(self.capacity) < 1:
@@ -67,6 +71,8 @@ class LocaliseParams:
             raise ValueError(f"margin must be in [0, 2] window sizes, got {self.margin}")
         if self.coarse_step_px <= 0 or self.step_px <= 0:
             raise ValueError("coarse_step_px and step_px must be > 0")
+        if self.inside_sigma_px is not None and not self.inside_sigma_px > 0:
+            raise ValueError(f"inside_sigma_px must be > 0 px or None, got {self.inside_sigma_px}")
 
 
 @dataclass
@@ -187,7 +193,40 @@ def _local_minima(score: torch.Tensor, pos: torch.Tensor, k: int, min_sep: float
     return keep
 
 
-def _refine(scorer: _Scorer, others_db, p, start: torch.Tensor, bounds, coarse: float, shrink: float, prec):
+def outside_distance(pos: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Distance (px) from positions ``[C, 2]`` to the grid ``[0, H−1] × [0, W−1]`` (0 inside)."""
+    H, W = shape
+    dr = torch.clamp(torch.maximum(-pos[:, 0], pos[:, 0] - (H - 1)), min=0)
+    dc = torch.clamp(torch.maximum(-pos[:, 1], pos[:, 1] - (W - 1)), min=0)
+    return torch.sqrt(dr**2 + dc**2)
+
+
+def inside_log_prior(sites: list[SiteHypothesis], shape: tuple[int, int], sigma_px: float | None) -> float:
+    """``log p`` of a site set under the inside prior (0 without one): ``−½(d/σ)²`` for the
+    outside distance ``d`` of its site nearest the grid."""
+    if sigma_px is None or not sites:
+        return 0.0
+    d = outside_distance(torch.tensor([h.rc() for h in sites], dtype=torch.float32), shape).min()
+    return -0.5 * float(d / sigma_px) ** 2
+
+
+class _InsidePrior:
+    """``−2σ²_model·log prior`` of a set from the outside distance of its nearest site (misfit units)."""
+
+    def __init__(self, shape, sigma_px: float | None):
+        self.shape, self.sigma = shape, sigma_px
+
+    def __call__(self, pos: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor | float:
+        if self.sigma is None:
+            return 0.0
+        d = outside_distance(pos, self.shape)
+        if others:
+            d = torch.minimum(d, outside_distance(torch.stack(others), self.shape).min())
+        return MODEL_ERROR_DB**2 * (d / self.sigma) ** 2
+
+
+def _refine(scorer: _Scorer, others_db, p, start: torch.Tensor, bounds, coarse: float, shrink: float, prec,
+            penalty=lambda g: 0.0):
     """Two local grid passes (``coarse/4`` then 1 px) around ``start``; returns (pos, score, a)."""
     best = start
     for half, step in ((coarse, max(1.0, coarse / 4)), (max(1.0, coarse / 4), 1.0)):
@@ -195,6 +234,7 @@ def _refine(scorer: _Scorer, others_db, p, start: torch.Tensor, bounds, coarse: 
                   float(best[1]) + half, step)
         g = g[(g[:, 0] >= bounds[0]) & (g[:, 0] <= bounds[1]) & (g[:, 1] >= bounds[2]) & (g[:, 1] <= bounds[3])]
         sc, a = _score_sets(others_db, scorer.site_db(g), p, shrink, prec)
+        sc = sc + penalty(g)
         i = int(torch.argmin(sc))
         best, best_s, best_a = g[i], float(sc[i]), float(a[i])
     return best, best_s, best_a
@@ -238,12 +278,16 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
     grid_scores = None
     penalty = cfg.bic_per_site * math.log(max(N, 2)) * MODEL_ERROR_DB**2
 
-    def best_site(others_full: list[torch.Tensor], n_starts: int):
+    inside = _InsidePrior((H, W), cfg.inside_sigma_px)
+
+    def best_site(others_full: list[torch.Tensor], n_starts: int, others_pos: list[torch.Tensor]):
         """Best positions for one more site given the others: coarse table, then refinement."""
         base_sub = _sum_db([f if sub is None else f[sub] for f in others_full])
         cs, _ = _score_sets(base_sub, table, p_sub, shrink, prec_sub)
+        cs = cs + inside(grid, others_pos)
         starts = _local_minima(cs, grid, n_starts, sep)
-        found = sorted((_refine(scorer, _sum_db(others_full), p, grid[i], bounds, cfg.coarse_step_px, shrink, prec)
+        found = sorted((_refine(scorer, _sum_db(others_full), p, grid[i], bounds, cfg.coarse_step_px, shrink, prec,
+                                lambda g: inside(g, others_pos))
                         for i in starts), key=lambda t: t[1])
         return cs, found
 
@@ -251,7 +295,7 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
         """Greedy set from a first site: add sites while they pay the penalty, sweep after each."""
         pos, full, score = [first_pos], [scorer.site_db(first_pos[None])[0]], first_score
         for _k in range(1, cfg.max_sites):
-            _, found = best_site(full, 2)
+            _, found = best_site(full, 2, pos)
             new_pos, new_score, _ = found[0]
             if score - new_score < penalty:
                 break
@@ -263,7 +307,7 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
             for _sweep in range(cfg.sweeps):
                 moved = False
                 for j in range(len(pos)):
-                    _, found_j = best_site(full[:j] + full[j + 1:], 2)
+                    _, found_j = best_site(full[:j] + full[j + 1:], 2, pos[:j] + pos[j + 1:])
                     q, sc, _ = found_j[0]
                     if sc < score - 1e-3:
                         pos[j], full[j], score, moved = q, scorer.site_db(q[None])[0], sc, True
@@ -274,7 +318,7 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
         return SiteSet([SiteHypothesis(float(q[0]), float(q[1]), a, 0.0, score) for q in pos], a, score,
                        float(torch.sqrt(((p - base - a) ** 2).mean())))
 
-    cs, firsts = best_site([], cfg.n_starts)
+    cs, firsts = best_site([], cfg.n_starts, [])
     grid_scores = cs.reshape(n_rows, -1).numpy()
     sets = sorted((grow(q, sc) for q, sc, _ in firsts), key=lambda st: st.score)
     best = sets[0]

@@ -25,7 +25,8 @@ import torch
 from ..eval.baselines import KRIGING_MIN_SAMPLES, ordinary_kriging
 from ..physics.prior import PropagationParams, power_sum_db, site_maps
 from .evidence import evidence_weights, kriging_evidence, site_set_evidence
-from .localise import MODEL_ERROR_DB, Localisation, LocaliseParams, check_sites, known_sites, localise
+from .localise import (MODEL_ERROR_DB, Localisation, LocaliseParams, check_sites, inside_log_prior, known_sites,
+                       localise)
 
 __all__ = ["PhysicsSettings", "PhysicsMap", "physics_map"]
 
@@ -124,8 +125,10 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
         if prior_best is None:
             prior_best = prior
         residual = samples[:, 2] - prior[rows, cols]
+        log_prior = 0.0 if transmitters is not None else inside_log_prior(st.sites, buildings.shape,
+                                                                           cfg.localise.inside_sigma_px)
         evidence.append(site_set_evidence(residual, rc, MODEL_ERROR_DB, params.residual_corr_px,
-                                          params.residual_nugget, len(st.sites)))
+                                          params.residual_nugget, len(st.sites)) + log_prior)
         t0 = time.perf_counter()
         if cfg.residual_kriging:
             fix, var = _krige_residual(buildings, samples[:, :2], residual)
