@@ -3,6 +3,9 @@
 * ``TRITON_INTERPRET=1`` must be set before any Triton kernel module is imported, so Triton
   kernels run (exactly, slowly) on CPU tensors here.
 * Tests marked ``gpu`` skip cleanly, with a reason, when no CUDA device is present.
+* ``WIFIDIFF_REQUIRE_NATIVE=1`` (CI): the C++ extension must build and load (and carry its CUDA
+  kernels when a GPU is visible), or the session stops with the build error — otherwise every
+  C++ case would skip and a broken build would pass unnoticed.
 """
 
 import os
@@ -31,3 +34,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    from wifidiff_fast import _env
+
+    if not _env.native_required():
+        return
+    if _env.native_disabled():
+        pytest.exit("WIFIDIFF_REQUIRE_NATIVE=1 contradicts WIFIDIFF_DISABLE_NATIVE=1", returncode=4)
+    from wifidiff_fast.ops import _native
+
+    st = _native.status()
+    if not st.loaded:
+        pytest.exit(f"WIFIDIFF_REQUIRE_NATIVE=1 but the native extension is unavailable:\n{st.reason}",
+                    returncode=1)
+    if torch.cuda.is_available() and not st.with_cuda:
+        pytest.exit(f"WIFIDIFF_REQUIRE_NATIVE=1 and a GPU is visible, but the extension was built "
+                    f"without its CUDA kernels: {st.reason}", returncode=1)

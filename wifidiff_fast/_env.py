@@ -27,6 +27,12 @@ def native_disabled() -> bool:
     return os.environ.get("WIFIDIFF_DISABLE_NATIVE", "").strip() not in ("", "0", "false", "False")
 
 
+def native_required() -> bool:
+    """``WIFIDIFF_REQUIRE_NATIVE=1``: the test suite fails (instead of skipping the C++ cases) when
+    the extension does not build and load (CI sets it)."""
+    return os.environ.get("WIFIDIFF_REQUIRE_NATIVE", "").strip() not in ("", "0", "false", "False")
+
+
 def data_dir() -> Path:
     """``WIFIDIFF_DATA_DIR``: where the third-party development data lives.
 
