@@ -3,9 +3,11 @@ bad settings and bad transmitter priors are refused."""
 
 import numpy as np
 import pytest
+import torch
 
 from wifidiff_fast.physics.prior import load_calibration, prior_map
-from wifidiff_fast.pipeline.localise import LocaliseParams, check_sites, known_sites, localise
+from wifidiff_fast.pipeline.localise import (LocaliseParams, SiteHypothesis, check_sites, inside_log_prior,
+                                             known_sites, localise, outside_distance)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -82,7 +84,33 @@ def test_known_sites_fit_only_the_offset():
     assert loc.n_sites == 1 and loc.sites[0].offset_db == pytest.approx(4.0, abs=0.05)
 
 
+def test_outside_distance_and_the_inside_log_prior():
+    d = outside_distance(torch.tensor([[10.0, 10.0], [-3.0, 50.0], [-3.0, -4.0], [100.0, 95.0]]), (96, 96))
+    np.testing.assert_allclose(d.numpy(), [0.0, 3.0, 5.0, 5.0], atol=1e-6)
+    far, near = SiteHypothesis(-30.0, 10.0, 0, 0, 0), SiteHypothesis(-10.0, 10.0, 0, 0, 0)
+    assert inside_log_prior([far], (96, 96), None) == 0.0
+    assert inside_log_prior([far], (96, 96), 10.0) == pytest.approx(-4.5)
+    assert inside_log_prior([far, near], (96, 96), 10.0) == pytest.approx(-0.5)  # the nearest site counts
+
+
+def test_the_inside_prior_trades_fit_for_a_site_near_the_grid():
+    # A site 30 px above the grid: the free search finds it; a tight inside prior (σ = 3 px)
+    # pays some misfit to bring it to the grid's edge, and the set's score carries the prior.
+    b = _city()
+    s = _noiseless_samples(b, [(-30.0, 48.0)], 25)
+    free = localise(b, s, PARAMS, 5750.0, FAST)
+    pulled = localise(b, s, PARAMS, 5750.0, LocaliseParams(coarse_step_px=6.0, n_starts=2, max_sites=2, capacity=4,
+                                                           inside_sigma_px=3.0))
+    d_free = float(outside_distance(torch.tensor([free.sites[0].rc()]), b.shape)[0])
+    d_pulled = min(float(outside_distance(torch.tensor([h.rc()]), b.shape)[0]) for h in pulled.sites)
+    assert d_free == pytest.approx(30.0, abs=3.0)
+    assert d_pulled < 10.0
+    assert pulled.misfit_db > free.misfit_db
+
+
 def test_bad_settings_and_priors_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="inside_sigma_px"):
+        LocaliseParams(inside_sigma_px=0.0)
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         LocaliseParams(capacity=0)
     with pytest.raises(ValueError, match="max_sites"):

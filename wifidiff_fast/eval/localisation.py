@@ -10,6 +10,12 @@ localised with the prior calibrated on the *other* region. Two searches, same sa
 * ``blind``: the same search with a building-blind prior (no building losses, free power, an
   independent least-squares misfit): the naive search of issue 9's table.
 
+With ``--learned CKPT`` (a heat map from :mod:`wifidiff_fast.train.heatmap`, trained on region 1)
+two more run on region 2's windows, and ``aware``/``blind`` are also reported on region 2 alone:
+
+* ``learned``: the heat map's peaks (those at ≥ half the top probability, at most 3);
+* ``learned+aware``: the analysis-by-synthesis search with the heat map's peaks as extra starts.
+
 The error of a window is, for each true site inside it, the distance to the nearest site of the
 best explaining set. Medians and 90th percentiles over all (window, site) pairs.
 """
@@ -39,24 +45,50 @@ def _blind(params):
     return replace(params, wall_db=0.0, pen_db_per_px=0.0)
 
 
-def run(windows: int, ns, seed: int, data_dir=None, log=print) -> dict:
+def _learned_sites(net, sc, s, k: int = 3) -> np.ndarray:
+    """The heat map's sites: peaks at ≥ half the top peak's probability, at most ``k``."""
+    from ..models.heatmap import decode_sites, heatmap_inputs
+
+    with torch.no_grad():
+        peaks = decode_sites(net(heatmap_inputs(sc.buildings, s, sc.freq_mhz)[None])[0], sc.shape, k)
+    return peaks[peaks[:, 2] >= 0.5 * peaks[0, 2], :2]
+
+
+def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None) -> dict:
+    """Errors per search and N. With ``learned`` (a heat-map checkpoint trained on region 1 only)
+    the learned searches join, and every search is reported on region 2 alone as well."""
     cal = {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)}
-    searches = {
-        "aware": lambda p: (p, LocaliseParams()),
-        "blind": lambda p: (_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False)),
-    }
-    errs = {name: {n: [] for n in ns} for name in searches}
+    net = None
+    if learned is not None:
+        from ..models.heatmap import load_heatmap
+
+        net = load_heatmap(learned)
+
+    def abs_search(params, cfg, starts=None):
+        return lambda sc, s: np.array([h.rc() for h in localise(sc.buildings, s, params, sc.freq_mhz, cfg, seed,
+                                                                  extra_starts=starts(sc, s) if starts else None).sites])
+
+    def searches(region: int, p):
+        out = {"aware": abs_search(p, LocaliseParams()),
+               "blind": abs_search(_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False))}
+        if net is not None and region == 2:
+            out["learned"] = lambda sc, s: _learned_sites(net, sc, s)
+            out["learned+aware"] = abs_search(p, LocaliseParams(), lambda sc, s: _learned_sites(net, sc, s))
+        return out
+
+    errs: dict[str, dict[int, list[float]]] = {}
     for region, other in ((1, 2), (2, 1)):
         for i, sc in enumerate(site_windows(region, n=windows, bands_mhz=(5750,), seed=seed, data_dir=data_dir)):
             inside = [t for t in sc.tx_rc if 0 <= t[0] < sc.shape[0] and 0 <= t[1] < sc.shape[1]]
             for n in ns:
                 s = draw_samples(sc.rss_dbm, sc.buildings, n, map_seed(seed, i, n))
-                for name, make in searches.items():
-                    params, cfg = make(cal[other])
-                    loc = localise(sc.buildings, s, params, sc.freq_mhz, cfg, seed)
-                    found = np.array([h.rc() for h in loc.sites])
+                for name, search in searches(region, cal[other]).items():
+                    found = search(sc, s)
                     e = [float(np.min(np.linalg.norm(found - t, axis=1))) for t in inside]
-                    errs[name][n] += e
+                    keys = [name] + ([f"{name} (region 2)"] if net is not None and region == 2
+                                     and name in ("aware", "blind") else [])
+                    for key in keys:
+                        errs.setdefault(key, {m: [] for m in ns})[n] += e
                     log(f"{sc.name} N={n} {name}: {', '.join(f'{x:.1f}' for x in e)} px")
     return {name: {str(n): {"median_px": float(np.median(v)), "p90_px": float(np.percentile(v, 90)),
                             "pairs": len(v)} for n, v in by_n.items()} for name, by_n in errs.items()}
@@ -69,18 +101,22 @@ def main(argv=None) -> None:
     ap.add_argument("--n", default="10,25,50")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--learned", metavar="CKPT", default=None,
+                    help="a heat-map checkpoint trained on region 1: adds the learned searches on region 2")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ns = [int(x) for x in args.n.split(",")]
-    result = run(args.windows, ns, args.seed, args.data_dir)
+    result = run(args.windows, ns, args.seed, args.data_dir, learned=args.learned)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     report = {"result": result, "date": date, "machine": f"{platform.machine()} CPU",
-              "windows_per_region": args.windows, "band_mhz": 5750}
+              "windows_per_region": args.windows, "band_mhz": 5750, "learned": args.learned}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
-             "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region.", "",
+             "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region."
+             + (f" Learned heat map: `{args.learned}` (trained on region 1; scored on region 2 only)."
+                if args.learned else ""), "",
              "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
              "|---|" + "---:|" * len(ns)]
     for name, by_n in result.items():

@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["MARGIN", "IN_CELLS", "OUT_CELLS", "SiteHeatmapNet", "heatmap_inputs", "site_targets",
-           "decode_sites", "cell_size"]
+           "decode_sites", "cell_size", "load_heatmap"]
 
 MARGIN = 0.5
 IN_CELLS = 128
@@ -156,3 +156,18 @@ class SiteHeatmapNet(nn.Module):
 
         y = up(up(up(z, s3, self.u3), s2, self.u2), s1, self.u1)
         return self.head(y)[:, 0]
+
+
+def load_heatmap(path) -> SiteHeatmapNet:
+    """A trained :class:`SiteHeatmapNet` from a directory holding ``weights.safetensors`` (or the file)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    f = p / "weights.safetensors" if p.is_dir() else p
+    if not f.exists():
+        raise FileNotFoundError(f"no heat-map weights at {f}; train them with python -m wifidiff_fast.train.heatmap")
+    net = SiteHeatmapNet()
+    net.load_state_dict(load_file(str(f)))
+    return net.eval()

@@ -240,15 +240,29 @@ def _refine(scorer: _Scorer, others_db, p, start: torch.Tensor, bounds, coarse: 
     return best, best_s, best_a
 
 
+def _distinct(sets: list[SiteSet], tol_px: float = 2.0) -> list[SiteSet]:
+    """Drop sets that repeat an earlier one (same sites within ``tol_px``): starts that grow into
+    the same explanation must not count twice in the evidence-weighted mean."""
+    out: list[SiteSet] = []
+    for st in sets:
+        a = sorted(h.rc() for h in st.sites)
+        if not any(len(a) == len(o.sites) and all(math.dist(x, y) <= tol_px for x, y in
+                                                  zip(a, sorted(h.rc() for h in o.sites))) for o in out):
+            out.append(st)
+    return out
+
+
 def _sum_db(rows: list[torch.Tensor]) -> torch.Tensor | None:
     return None if not rows else power_sum_db(torch.stack(rows), 0)
 
 
 def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz: float = 5750.0,
-             settings: LocaliseParams | None = None, seed: int = 0) -> Localisation:
+             settings: LocaliseParams | None = None, seed: int = 0, extra_starts=None) -> Localisation:
     """Find the transmitters that best explain ``samples`` (``[N, 3]`` row, col, dBm).
 
     ``buildings`` is the ``[H, W]`` raster (validated by the caller). Deterministic for a seed.
+    ``extra_starts`` (``[S, 2]`` row, col, e.g. the learned heat map's peaks) are refined and
+    grown into sets beside the coarse table's ``n_starts`` best minima.
     """
     cfg = settings or LocaliseParams()
     b = np.asarray(buildings)
@@ -319,8 +333,14 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
                        float(torch.sqrt(((p - base - a) ** 2).mean())))
 
     cs, firsts = best_site([], cfg.n_starts, [])
+    if extra_starts is not None and len(extra_starts):
+        lo = torch.tensor([bounds[0], bounds[2]])
+        hi = torch.tensor([bounds[1], bounds[3]])
+        for q in torch.as_tensor(np.asarray(extra_starts, np.float32)).reshape(-1, 2):
+            firsts.append(_refine(scorer, None, p, torch.minimum(torch.maximum(q, lo), hi), bounds,
+                                  cfg.coarse_step_px, shrink, prec, lambda g: inside(g, [])))
     grid_scores = cs.reshape(n_rows, -1).numpy()
-    sets = sorted((grow(q, sc) for q, sc, _ in firsts), key=lambda st: st.score)
+    sets = _distinct(sorted((grow(q, sc) for q, sc, _ in firsts), key=lambda st: st.score))
     best = sets[0]
     # Fixed capacity: the best set, then other sets' sites, then the coarse map's next minima.
     out = list(best.sites)
