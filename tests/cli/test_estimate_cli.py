@@ -1,4 +1,6 @@
-"""``python -m wifidiff_fast.estimate``: user files in, a map out; bad input is one line, exit 2."""
+"""``python -m wifidiff_fast.estimate`` (now an alias of ``wifidiff-fast estimate``): user files in, a
+map out; bad input is one line, exit 2. The diffusion path with 2 candidates keeps these fast; the
+physics default runs in tests/cli/test_cli.py."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def files(tmp_path):
 def test_writes_the_map_and_the_picture(files, capsys):
     out, unc, png = files / "map.npy", files / "unc.npy", files / "map.png"
     rc = main(["--buildings", str(files / "layout.png"), "--samples", str(files / "samples.csv"),
-               "--out", str(out), "--uncertainty", str(unc), "--png", str(png), "--candidates", "2", "--steps", "2"])
+               "--out", str(out), "--uncertainty", str(unc), "--png", str(png), "--mode", "diffusion", "--candidates", "2", "--steps", "2"])
     assert rc == 0
     rss = np.load(out)
     assert rss.shape == (48, 40) and rss.dtype == np.float32

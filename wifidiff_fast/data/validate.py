@@ -5,6 +5,11 @@ that names the problem and the fix — never a traceback from deep inside numpy 
 
 Duplicate sample pixels are **averaged** (in dBm): a sensor reporting twice, or two sensors in the
 same cell, is one measurement of that cell. The policy lives here and only here.
+
+RSS values outside the checkpoint's range (``rss_range``, −130…−10 dBm for the shipped one) are
+**rejected**, never clipped silently: a value like +60 dBm is almost always a unit mistake (dB
+gain, mW, a sign) and clipping would hide it inside a plausible map. Callers who really measured
+beyond the range clip explicitly (``np.clip``, or the CLI's ``--clip-rss``, which warns).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def _as_numeric_array(value, name: str) -> np.ndarray:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} could not be read as an array: {exc}") from None
-    if arr.dtype == object or not (arr.dtype.kind in "biuf"):
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     return arr
 
@@ -58,10 +63,11 @@ def check_buildings(buildings) -> np.ndarray:
     return b
 
 
-def check_samples(samples, buildings: np.ndarray) -> np.ndarray:
+def check_samples(samples, buildings: np.ndarray, rss_range: tuple[float, float] | None = None) -> np.ndarray:
     """Return samples as ``float64 [N, 3]`` of (row, col, rss_dbm), duplicates averaged, or raise.
 
-    ``buildings`` must already have passed :func:`check_buildings`.
+    ``buildings`` must already have passed :func:`check_buildings`. ``rss_range`` (dBm, inclusive):
+    the range the model represents; values outside it are rejected (see the module notes).
     """
     s = _as_numeric_array(samples, "samples").astype(np.float64)
     if s.ndim != 2 or s.shape[1] != 3:
@@ -92,12 +98,33 @@ def check_samples(samples, buildings: np.ndarray) -> np.ndarray:
         )
     if np.abs(s[:, 2]).max() > 400:
         raise ValueError("sample RSS values must be in dBm (|rss| <= 400); got values far outside that")
+    if rss_range is not None:
+        lo, hi = float(rss_range[0]), float(rss_range[1])
+        outside_range = (s[:, 2] < lo) | (s[:, 2] > hi)
+        if outside_range.any():
+            bad = int(np.argmax(outside_range))
+            raise ValueError(
+                f"{int(outside_range.sum())} sample(s) lie outside the checkpoint's RSS range "
+                f"{lo:g}..{hi:g} dBm, e.g. sample {bad} = {s[bad, 2]:g} dBm. Check the units (dBm, not "
+                f"dB gain or mW); to keep such readings, clip them to the range yourself "
+                f"(np.clip(rss, {lo:g}, {hi:g}); the CLI's --clip-rss)")
     linear = rows * w + cols
     uniq, inverse = np.unique(linear, return_inverse=True)
     if uniq.size == linear.size:
         return np.stack([rows, cols, s[:, 2]], axis=1).astype(np.float64)
     rss = np.bincount(inverse, weights=s[:, 2]) / np.bincount(inverse)
     return np.stack([uniq // w, uniq % w, rss], axis=1).astype(np.float64)
+
+
+def clip_rss(samples: np.ndarray, rss_range: tuple[float, float]) -> tuple[np.ndarray, int]:
+    """Samples with the RSS column clipped to ``rss_range``, and how many values were clipped (the
+    explicit opt-in that :func:`check_samples` points to)."""
+    s = np.array(samples, dtype=np.float64)
+    lo, hi = float(rss_range[0]), float(rss_range[1])
+    finite = np.isfinite(s[:, 2])
+    n = int(((s[finite, 2] < lo) | (s[finite, 2] > hi)).sum())
+    s[finite, 2] = np.clip(s[finite, 2], lo, hi)
+    return s, n
 
 
 def check_count(n, name: str = "N") -> int:

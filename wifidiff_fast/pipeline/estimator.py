@@ -256,7 +256,7 @@ class RadioMapEstimator:
             if min(b.shape) < MIN_SIZE:
                 raise ValueError(f"grid {b.shape[0]}x{b.shape[1]} is too small for the network: "
                                  f"use at least {MIN_SIZE}x{MIN_SIZE} (upsample or pad the layout)")
-            clean.append((b, check_samples(s, b)))
+            clean.append((b, check_samples(s, b, rss_range=(self.p_min, self.p_max))))
         if not clean:
             raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
         if mode == "physics":
