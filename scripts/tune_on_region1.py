@@ -11,6 +11,7 @@ fd2bf0c's calibration); at the current calibration it gives the current numbers.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -29,7 +30,7 @@ kw = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 lkw = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 settings = PhysicsSettings(localise=LocaliseParams(**lkw), **kw)
 params = load_calibration()
-scenes = site_windows(1, n=8)
+scenes = site_windows(1, n=int(os.environ.get("TUNE_WINDOWS", 8)))
 for n in (10, 25, 50):
     errs, mse_k, mse_p, cover, z = [], [], [], [], []
     t0 = time.time()

@@ -108,6 +108,19 @@ def test_the_inside_prior_trades_fit_for_a_site_near_the_grid():
     assert pulled.misfit_db > free.misfit_db
 
 
+def test_extra_starts_are_grown_into_sets_of_their_own():
+    b = _city()
+    s = _noiseless_samples(b, [(40.0, 55.0)], 20)
+    cfg = LocaliseParams(coarse_step_px=6.0, n_starts=1, max_sites=1, capacity=4)
+    plain = localise(b, s, PARAMS, 5750.0, cfg)
+    seeded = localise(b, s, PARAMS, 5750.0, cfg, extra_starts=[[-40.0, -40.0]])
+    assert len(plain.sets) == 1 and len(seeded.sets) == 2
+    assert np.linalg.norm(np.array(seeded.sets[0].sites[0].rc()) - [40.0, 55.0]) <= 3.0  # still the best
+    far = np.array(seeded.sets[1].sites[0].rc())
+    assert np.linalg.norm(far - [-40.0, -40.0]) <= 2 * 6.0  # refined near its start, not moved away
+    assert seeded.sets[1].score > seeded.sets[0].score
+
+
 def test_bad_settings_and_priors_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="inside_sigma_px"):
         LocaliseParams(inside_sigma_px=0.0)

@@ -10,8 +10,9 @@ localised with the prior calibrated on the *other* region. Two searches, same sa
 * ``blind``: the same search with a building-blind prior (no building losses, free power, an
   independent least-squares misfit): the naive search of issue 9's table.
 
-With ``--learned CKPT`` (a heat map from :mod:`wifidiff_fast.train.heatmap`, trained on region 1)
-two more run on region 2's windows, and ``aware``/``blind`` are also reported on region 2 alone:
+With ``--learned CKPT`` (a heat map from :mod:`wifidiff_fast.train.heatmap`; its ``record.json``
+says which BRAT regions it trained on) two more run on the windows of the regions it never saw,
+and ``aware``/``blind`` are also reported on those windows alone:
 
 * ``learned``: the heat map's peaks (those at ≥ half the top probability, at most 3);
 * ``learned+aware``: the analysis-by-synthesis search with the heat map's peaks as extra starts.
@@ -54,15 +55,23 @@ def _learned_sites(net, sc, s, k: int = 3) -> np.ndarray:
     return peaks[peaks[:, 2] >= 0.5 * peaks[0, 2], :2]
 
 
+def _trained_regions(ckpt) -> set[int]:
+    """The BRAT regions a heat-map checkpoint trained on (its ``record.json``; unknown → both)."""
+    rec = Path(ckpt) / "record.json"
+    return set(json.loads(rec.read_text()).get("brat_regions", [1, 2])) if rec.exists() else {1, 2}
+
+
 def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None) -> dict:
-    """Errors per search and N. With ``learned`` (a heat-map checkpoint trained on region 1 only)
-    the learned searches join, and every search is reported on region 2 alone as well."""
+    """Errors per search and N. With ``learned`` (a heat-map checkpoint) the learned searches join
+    on the regions it never trained on, and every search is also reported on those alone."""
     cal = {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)}
-    net = None
+    net, unseen = None, set()
     if learned is not None:
         from ..models.heatmap import load_heatmap
 
-        net = load_heatmap(learned)
+        net, unseen = load_heatmap(learned), {1, 2} - _trained_regions(learned)
+        if not unseen:
+            raise SystemExit(f"{learned} trained on both regions: no region is left to score it on")
 
     def abs_search(params, cfg, starts=None):
         return lambda sc, s: np.array([h.rc() for h in localise(sc.buildings, s, params, sc.freq_mhz, cfg, seed,
@@ -71,7 +80,7 @@ def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None) -> 
     def searches(region: int, p):
         out = {"aware": abs_search(p, LocaliseParams()),
                "blind": abs_search(_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False))}
-        if net is not None and region == 2:
+        if region in unseen:
             out["learned"] = lambda sc, s: _learned_sites(net, sc, s)
             out["learned+aware"] = abs_search(p, LocaliseParams(), lambda sc, s: _learned_sites(net, sc, s))
         return out
@@ -85,7 +94,7 @@ def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None) -> 
                 for name, search in searches(region, cal[other]).items():
                     found = search(sc, s)
                     e = [float(np.min(np.linalg.norm(found - t, axis=1))) for t in inside]
-                    keys = [name] + ([f"{name} (region 2)"] if net is not None and region == 2
+                    keys = [name] + ([f"{name} (unseen regions)"] if region in unseen
                                      and name in ("aware", "blind") else [])
                     for key in keys:
                         errs.setdefault(key, {m: [] for m in ns})[n] += e
@@ -102,7 +111,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--learned", metavar="CKPT", default=None,
-                    help="a heat-map checkpoint trained on region 1: adds the learned searches on region 2")
+                    help="a heat-map checkpoint: adds the learned searches on the regions it never trained on")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ns = [int(x) for x in args.n.split(",")]
@@ -115,7 +124,7 @@ def main(argv=None) -> None:
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
              "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region."
-             + (f" Learned heat map: `{args.learned}` (trained on region 1; scored on region 2 only)."
+             + (f" Learned heat map: `{args.learned}` (scored only on regions it never trained on)."
                 if args.learned else ""), "",
              "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
              "|---|" + "---:|" * len(ns)]

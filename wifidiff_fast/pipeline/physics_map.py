@@ -16,8 +16,11 @@ where the explanations disagree.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +47,9 @@ class PhysicsSettings:
     # Flatter than Bayes (T = 1): the mean over more hypotheses measured better on region 1 windows
     # (prior v1; MSE gain over kriging at N = 10/25/50: T = 1 1.38/1.26/1.34×, T = 16 1.47/1.42/1.44×).
     evidence_temperature: float = 16.0
+    # A learned site heat map (a checkpoint directory: a name under wifidiff_fast/checkpoints or
+    # an absolute path) whose peaks join the localiser's starts; None: analysis by synthesis alone.
+    heatmap: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +87,25 @@ def _krige_residual(buildings: np.ndarray, samples_rc: np.ndarray, residual: np.
     return flat if out is None else (out[0].reshape(H, W), out[1].reshape(H, W))
 
 
+@functools.lru_cache(maxsize=4)
+def _heatmap_net(name: str):
+    from ..models.heatmap import load_heatmap
+
+    path = Path(name)
+    if not path.is_absolute():  # a name: one of the package's checkpoints
+        path = Path(__file__).resolve().parent.parent / "checkpoints" / name
+    return load_heatmap(path)
+
+
+def _heatmap_starts(name: str, buildings, samples, freq_mhz: float, k: int = 3) -> np.ndarray:
+    """The learned heat map's ``k`` strongest peaks ``[k, 2]`` (row, col) as localiser starts."""
+    from ..models.heatmap import decode_sites, heatmap_inputs
+
+    with torch.no_grad():
+        logits = _heatmap_net(name)(heatmap_inputs(buildings, samples, freq_mhz)[None])[0]
+    return decode_sites(logits, buildings.shape, k)[:, :2]
+
+
 def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationParams,
                 freq_mhz: float = 5750.0, settings: PhysicsSettings | None = None, seed: int = 0,
                 transmitters=None, learned_dbm: np.ndarray | None = None) -> PhysicsMap:
@@ -106,7 +131,8 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
         sites = check_sites(transmitters, buildings.shape, cfg.localise.margin)
         loc = known_sites(buildings, samples, sites, params, freq_mhz, cfg.localise)
     else:
-        loc = localise(buildings, samples, params, freq_mhz, cfg.localise, seed)
+        starts = None if cfg.heatmap is None else _heatmap_starts(cfg.heatmap, buildings, samples, freq_mhz)
+        loc = localise(buildings, samples, params, freq_mhz, cfg.localise, seed, extra_starts=starts)
     timings["localise"] = (time.perf_counter() - t0) * 1e3
     rows, cols = samples[:, 0].astype(np.int64), samples[:, 1].astype(np.int64)
     rc = samples[:, :2].astype(np.float64)

@@ -149,8 +149,11 @@ def main(argv=None) -> int:
         log(f"resumed at step {step}")
     if args.export:
         return _export(net, step, args, Path(args.export), work)
-    region = load_brat_region(1)
+    # --sim-fraction 1: a simulator-only model, which never reads BRAT (the purest cross-city test)
+    region = load_brat_region(1) if args.sim_fraction < 1 else None
     pool = _sim_pool(work, args.sim_maps, log)
+    if not pool and region is None:
+        raise SystemExit("nothing to train on: --sim-fraction 1 needs --sim-maps > 0")
     data = _Examples(region, pool, args.sim_fraction, rng)
     sched = lambda s: args.lr * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))  # noqa: E731
     log_path = work / "log.csv"
@@ -186,8 +189,10 @@ def _export(net, step: int, args, out: Path, work: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "weights.safetensors"))
+    brat = [1] if args.sim_fraction < 1 else []
     record = dict(steps=step, batch=args.batch, lr=args.lr, sim_maps=args.sim_maps, sim_fraction=args.sim_fraction,
-                  trained_on=["BRAT region 1 (all bands)", "simulator masts (mast_model='prior')"],
+                  brat_regions=brat, trained_on=[f"BRAT region {k} (all bands)" for k in brat]
+                  + ["simulator masts (mast_model='prior', calibrated on BRAT region 1)"],
                   out_cells=OUT_CELLS, params=sum(p.numel() for p in net.parameters()))
     (out / "record.json").write_text(json.dumps(record, indent=1) + "\n")
     log_csv = work / "log.csv"
