@@ -68,7 +68,7 @@ def test_the_network_learns_one_batch():
     y = site_targets(np.array([[60.0, 200.0]]), (256, 256))[None]
     assert net(x).shape == (1, OUT_CELLS, OUT_CELLS)
     opt = torch.optim.Adam(net.parameters(), 3e-3)
-    first = float(focal_loss(net(x), y))
+    first = focal_loss(net(x), y).item()
     for _ in range(40):
         loss = focal_loss(net(x), y)
         opt.zero_grad()

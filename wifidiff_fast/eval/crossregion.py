@@ -56,8 +56,16 @@ def _sites_in_margin(scene, margin: float) -> np.ndarray:
     return t[keep]
 
 
+def _merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s keys replaced (nested dicts merged)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, seed: int,
-        calibration: str | None, data_dir=None, log=print, learned: str | None = None,
+        calibration: str | None, data_dir=None, log=print, learned: str | None = None, overrides: dict | None = None,
         true_sites: bool = False) -> list[dict]:
     if calibration:
         params = load_calibration(calibration)
@@ -81,11 +89,16 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
         from ..pipeline.estimator import RadioMapEstimator
 
         est = RadioMapEstimator.from_pretrained(learned)
+        if est.physics is not None:  # the shipped default: the checkpoint's own physics settings
+            settings = est.physics.settings
         # the shipped "small" trained on region 1 only (its training.data); newer records say so
         trained_on = est.config.get("training", {}).get("brat_regions", [1])
         if score_region in trained_on:
             raise SystemExit(f"--learned {learned}: its networks trained on BRAT region(s) {trained_on}; "
                              f"scoring region {score_region} with them would not be a cross-region check")
+    if overrides:
+        settings = PhysicsSettings.from_dict(_merge(settings.to_dict(), overrides))
+    log(f"physics settings: {json.dumps(settings.to_dict())}")
     with open(rows_path, "a") as fh:
         for i, sc in enumerate(scenes):
             mask = sc.buildings == 0
@@ -122,7 +135,7 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 log(f"{sc.name} N={n}: kriging {row['kriging']['rmse_db']:.2f} dB, physics "
                     f"{row['physics']['rmse_db']:.2f} dB ({ms / 1e3:.1f} s)")
     meta = {"fit_region": fit_region, "score_region": score_region, "calibration": cal_note,
-            "learned_fallback": learned, "true_sites": true_sites,
+            "learned_fallback": learned, "true_sites": true_sites, "settings": settings.to_dict(),
             "params": params.to_dict(), "windows": windows, "bands": list(bands) if bands else "all",
             "seed": seed}
     return rows, meta
@@ -192,6 +205,9 @@ def main(argv=None) -> None:
                          "default); refused when its networks trained on the scored region")
     ap.add_argument("--true-sites", action="store_true",
                     help="give the physics path the true sites (an oracle: what perfect localisation would reach)")
+    ap.add_argument("--settings", default=None, metavar="JSON",
+                    help='physics-settings overrides, e.g. \'{"localise": {"inside_sigma_px": 32}}\' '
+                         "(default: the --learned checkpoint's settings, else PhysicsSettings())")
     args = ap.parse_args(argv)
     if args.fit == args.score:
         raise SystemExit("--fit and --score must differ: this is a cross-region check")
@@ -201,7 +217,7 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, meta = run(args.fit, args.score, out, args.windows, bands, [int(x) for x in args.n.split(",")],
                      args.seed, args.calibration, args.data_dir, learned=args.learned,
-                     true_sites=args.true_sites)
+                     true_sites=args.true_sites, overrides=json.loads(args.settings) if args.settings else None)
     report = summarise(rows, meta)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(to_markdown(report))

@@ -172,7 +172,7 @@ def main(argv=None) -> int:
             loss.backward()
             opt.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             if step % args.save_every == 0 or step == args.steps:
                 w.writerow([step, round(float(np.mean(losses)), 5), round(sched(step), 6), round(time.time() - t0, 1)])
                 fh.flush()
