@@ -93,11 +93,13 @@ class MidpointCache:
                 self._bytes -= old.numel() * old.element_size()
             if size > self.max_bytes:
                 return  # larger than the whole cache: never kept in memory
-            self._entries[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes:
+            # evict before inserting, so that the held bytes never exceed the budget, even for an
+            # instant (a reader of ``nbytes`` needs no lock)
+            while self._bytes + size > self.max_bytes:
                 _, old = self._entries.popitem(last=False)
                 self._bytes -= old.numel() * old.element_size()
+            self._entries[key] = value
+            self._bytes += size
 
     def clear(self) -> None:
         with self._lock:
