@@ -1,4 +1,4 @@
-// critical_points / merge_condition: operators (checks, allocation, dispatch) and CPU bodies.
+// critical_points: the operator (checks, allocation, dispatch by device) and the CPU body.
 // CPU: one map per task (at::parallel_for over the batch); per map a row pipeline with rolling
 // buffers (horizontal window → vertical window + λ2 → NMS) keeps the working set in L1/L2, then
 // an exact top-k on the survivors. Inner loops are written to auto-vectorise.
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "registration.h"
 
 namespace wifidiff {
 namespace {
@@ -28,18 +29,18 @@ template <typename scalar_t>
 void critical_points_one_map(const scalar_t* R, const uint8_t* bld, int64_t H, int64_t W,
                              const std::vector<acc_t<scalar_t>>& g, int rad, double min_response,
                              int64_t capacity, std::vector<acc_t<scalar_t>>& work,
-                             std::vector<std::pair<acc_t<scalar_t>, int64_t>>& cand,
-                             int64_t* pts, scalar_t* resp, int64_t* count) {
+                             std::vector<std::pair<acc_t<scalar_t>, int64_t>>& cand, int64_t* pts,
+                             scalar_t* resp, int64_t* count) {
   using acc = acc_t<scalar_t>;
   const int taps = 2 * rad + 1;
   const int64_t Wp = W + 2 * rad;
   // Rolling buffers (all L1/L2 resident): `taps` horizontally blurred rows per product channel,
   // one padded product row, three λ2 rows for the NMS, one row of vertical accumulators.
   work.resize(size_t(3) * taps * W + 3 * Wp + 3 * W + 3 * W);
-  acc* hb = work.data();            // [3][taps][W], row y lives in slot y % taps
-  acc* pad = hb + 3 * taps * W;     // [3][W + 2r]
-  acc* col = pad + 3 * Wp;          // [3][W]
-  acc* lam = col + 3 * W;           // [3][W], λ2 row y lives in slot y % 3
+  acc* hb = work.data();         // [3][taps][W], row y lives in slot y % taps
+  acc* pad = hb + 3 * taps * W;  // [3][W + 2r]
+  acc* col = pad + 3 * Wp;       // [3][W]
+  acc* lam = col + 3 * W;        // [3][W], λ2 row y lives in slot y % 3
   const acc thr = static_cast<acc>(min_response);
   cand.clear();
 
@@ -103,8 +104,10 @@ void critical_points_one_map(const scalar_t* R, const uint8_t* bld, int64_t H, i
       if (c < W - 1 && !(v >= mid[c + 1])) continue;
       const int64_t cl = c > 0 ? c - 1 : c, cr = c < W - 1 ? c + 1 : c;
       bool keep = true;
-      if (top) for (int64_t cc = cl; cc <= cr && keep; ++cc) keep = v > top[cc];
-      if (bot) for (int64_t cc = cl; cc <= cr && keep; ++cc) keep = v >= bot[cc];
+      if (top)
+        for (int64_t cc = cl; cc <= cr && keep; ++cc) keep = v > top[cc];
+      if (bot)
+        for (int64_t cc = cl; cc <= cr && keep; ++cc) keep = v >= bot[cc];
       if (keep) cand.emplace_back(v, y * W + c);
     }
   };
@@ -145,7 +148,8 @@ void check_critical_inputs(const at::Tensor& R_hat, const at::Tensor& buildings,
   TORCH_CHECK(capacity >= 1, "capacity must be >= 1, got ", capacity);
   TORCH_CHECK(min_response >= 0 && std::isfinite(min_response), "min_response must be >= 0");
   TORCH_CHECK(window_fits(sigma, R_hat.size(1), R_hat.size(2)), "R_hat is ", R_hat.size(1), "x",
-              R_hat.size(2), ", smaller than the window of sigma=", sigma, " (2·ceil(3σ) + 1 pixels)");
+              R_hat.size(2), ", smaller than the window of sigma=", sigma,
+              " (2·ceil(3σ) + 1 pixels)");
   TORCH_CHECK(R_hat.size(1) * R_hat.size(2) < (int64_t(1) << 32), "maps must have < 2^32 pixels");
 }
 
@@ -157,26 +161,28 @@ void critical_points_cpu(const at::TensorBase& R_hat, const at::TensorBase& buil
   const int64_t B = R_hat.size(0), H = R_hat.size(1), W = R_hat.size(2);
   const int64_t capacity = response.size(1);
   const int rad = window_radius(sigma);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, R_hat.scalar_type(), "critical_points_cpu", [&] {
-    using acc = acc_t<scalar_t>;
-    std::vector<acc> g(2 * rad + 1);
-    double sum = 0;
-    for (int t = -rad; t <= rad; ++t) sum += gaussian_weight(t, sigma);
-    for (int t = -rad; t <= rad; ++t) g[t + rad] = static_cast<acc>(gaussian_weight(t, sigma) / sum);
-    const scalar_t* R = R_hat.const_data_ptr<scalar_t>();
-    const uint8_t* bld = buildings.const_data_ptr<uint8_t>();
-    int64_t* pts = points.mutable_data_ptr<int64_t>();
-    scalar_t* resp = response.mutable_data_ptr<scalar_t>();
-    int64_t* cnt = count.mutable_data_ptr<int64_t>();
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<acc> work;
-      std::vector<std::pair<acc, int64_t>> cand;
-      for (int64_t b = begin; b < end; ++b)
-        critical_points_one_map<scalar_t>(R + b * H * W, bld + b * H * W, H, W, g, rad, min_response,
-                                          capacity, work, cand, pts + b * capacity * 2,
-                                          resp + b * capacity, cnt + b);
-    });
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, R_hat.scalar_type(), "critical_points_cpu", [&] {
+        using acc = acc_t<scalar_t>;
+        std::vector<acc> g(2 * rad + 1);
+        double sum = 0;
+        for (int t = -rad; t <= rad; ++t) sum += gaussian_weight(t, sigma);
+        for (int t = -rad; t <= rad; ++t)
+          g[t + rad] = static_cast<acc>(gaussian_weight(t, sigma) / sum);
+        const scalar_t* R = R_hat.const_data_ptr<scalar_t>();
+        const uint8_t* bld = buildings.const_data_ptr<uint8_t>();
+        int64_t* pts = points.mutable_data_ptr<int64_t>();
+        scalar_t* resp = response.mutable_data_ptr<scalar_t>();
+        int64_t* cnt = count.mutable_data_ptr<int64_t>();
+        at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+          std::vector<acc> work;
+          std::vector<std::pair<acc, int64_t>> cand;
+          for (int64_t b = begin; b < end; ++b)
+            critical_points_one_map<scalar_t>(R + b * H * W, bld + b * H * W, H, W, g, rad,
+                                              min_response, capacity, work, cand,
+                                              pts + b * capacity * 2, resp + b * capacity, cnt + b);
+        });
+      });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> critical_points(const at::Tensor& R_hat,
@@ -209,70 +215,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> critical_points(const at::Tensor&
   return {points, response, count};
 }
 
-// ---- merge_condition -----------------------------------------------------------------------
-
-void merge_condition_cpu(const at::TensorBase& R_hat, const at::TensorBase& points,
-                         const at::TensorBase& S, const at::TensorBase& M,
-                         const at::TensorBase& S_prime, const at::TensorBase& M_prime) {
-  const int64_t B = R_hat.size(0), H = R_hat.size(1), W = R_hat.size(2), P = points.size(1);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, R_hat.scalar_type(), "merge_condition_cpu", [&] {
-    const scalar_t* R = R_hat.const_data_ptr<scalar_t>();
-    const scalar_t* s = S.const_data_ptr<scalar_t>();
-    const scalar_t* m = M.const_data_ptr<scalar_t>();
-    const int64_t* pts = points.const_data_ptr<int64_t>();
-    scalar_t* sp = S_prime.mutable_data_ptr<scalar_t>();
-    scalar_t* mp = M_prime.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const int64_t o = b * H * W;
-        for (int64_t i = o; i < o + H * W; ++i) {
-          const acc_t<scalar_t> mi = acc_t<scalar_t>(m[i]);
-          sp[i] = mi > 0 ? s[i] : scalar_t(0);
-          mp[i] = (mi != mi || mi > 0) ? m[i] : scalar_t(0);  // maximum(0, M), NaN kept
-        }
-        for (int64_t j = 0; j < P; ++j) {  // boost points; the real samples win
-          const int64_t r = pts[(b * P + j) * 2], c = pts[(b * P + j) * 2 + 1];
-          if (r < 0 || r >= H || c < 0 || c >= W) continue;
-          const int64_t i = o + r * W + c;
-          const acc_t<scalar_t> mi = acc_t<scalar_t>(m[i]);
-          sp[i] = mi > 0 ? s[i] : R[i];
-          mp[i] = (mi != mi || mi > 1) ? m[i] : scalar_t(1);
-        }
-      }
-    });
-  });
-}
-
-std::tuple<at::Tensor, at::Tensor> merge_condition(const at::Tensor& R_hat, const at::Tensor& points,
-                                                   const at::Tensor& S, const at::Tensor& M) {
-  WD_CHECK_FLOAT(R_hat);
-  WD_CHECK_DIM(R_hat, 3);
-  WD_CHECK_NONEMPTY(R_hat);
-  WD_CHECK_CONTIG(R_hat);
-  for (const at::Tensor* t : {&S, &M}) {
-    TORCH_CHECK_TYPE(t->scalar_type() == R_hat.scalar_type(), "S and M must have R_hat's dtype");
-    TORCH_CHECK(t->sizes() == R_hat.sizes(), "S and M must have R_hat's shape ", R_hat.sizes());
-    TORCH_CHECK(t->device() == R_hat.device(), "S and M must be on R_hat's device");
-    TORCH_CHECK(t->is_contiguous(), "S and M must be contiguous");
-  }
-  WD_CHECK_DTYPE(points, at::kLong);
-  WD_CHECK_DIM(points, 3);
-  TORCH_CHECK(points.size(0) == R_hat.size(0) && points.size(2) == 2, "points must be [B, P, 2], got ",
-              points.sizes());
-  WD_CHECK_DEVICE(points, R_hat);
-  WD_CHECK_CONTIG(points);
-  at::Tensor S_prime = at::empty_like(S);
-  at::Tensor M_prime = at::empty_like(M);
-  if (R_hat.is_cuda()) {
-#ifdef WITH_CUDA
-    launch_merge_condition_kernel(R_hat, points, S, M, S_prime, M_prime);
-#else
-    TORCH_CHECK(false, "wifidiff_C was built without CUDA");
-#endif
-  } else {
-    merge_condition_cpu(R_hat, points, S, M, S_prime, M_prime);
-  }
-  return {S_prime, M_prime};
-}
+WD_REGISTER_OP(critical_points,
+               "critical_points(Tensor R_hat, Tensor buildings, float sigma, int capacity,"
+               " float min_response) -> (Tensor, Tensor, Tensor)")
 
 }  // namespace wifidiff

@@ -1,4 +1,4 @@
-// Critical-point detector and condition merge (spec: wifidiff_fast/reference/critical_points.py).
+// Critical-point detector (spec: wifidiff_fast/reference/critical_points.py).
 // The per-pixel math (window weights, closed-form λ2, the 3×3 NMS tie rule, the selection key) is
 // written once here and used by critical_points.cpp (CPU) and critical_points_cuda.cu.
 #pragma once
@@ -47,22 +47,22 @@ WD_HD acc st_lambda2(acc a, acc b, acc c) {
 // Selection key of a valid point: larger response first, then lower linear index. Responses
 // are > 0, so their fp32 bit patterns order like the values (fp64 responses are ordered by their
 // fp32 rounding, ties within fp32 precision to the lower index). 0 = not a point.
+// Key layout: (fp32 bits of the response) << 32 | (kKeyIndexMask − linear index); the Triton
+// kernel uses the same layout (KEY_INDEX_MASK in kernels/critical_points.py).
+constexpr uint64_t kKeyIndexMask = 0xFFFFFFFFull;
 WD_HD int64_t point_key(float response, int64_t idx) {
   const uint32_t bits = float_bits(response);
   return static_cast<int64_t>((static_cast<uint64_t>(bits) << 32) |
-                              (0xFFFFFFFFull - static_cast<uint64_t>(idx)));
+                              (kKeyIndexMask - static_cast<uint64_t>(idx)));
 }
 WD_HD int64_t key_index(int64_t key) {
-  return static_cast<int64_t>(0xFFFFFFFFull - (static_cast<uint64_t>(key) & 0xFFFFFFFFull));
+  return static_cast<int64_t>(kKeyIndexMask - (static_cast<uint64_t>(key) & kKeyIndexMask));
 }
 
 // CPU bodies (critical_points.cpp).
 void critical_points_cpu(const at::TensorBase& R_hat, const at::TensorBase& buildings, double sigma,
                          double min_response, const at::TensorBase& points,
                          const at::TensorBase& response, const at::TensorBase& count);
-void merge_condition_cpu(const at::TensorBase& R_hat, const at::TensorBase& points,
-                         const at::TensorBase& S, const at::TensorBase& M,
-                         const at::TensorBase& S_prime, const at::TensorBase& M_prime);
 
 // CUDA launchers (critical_points_cuda.cu). Detection is split around a top-k that the operator
 // runs with at::topk on the keys: (1) λ2 map + NMS -> keys [B, H·W], (2) decode the top keys.
@@ -72,8 +72,5 @@ void launch_critical_keys_kernel(const at::TensorBase& R_hat, const at::TensorBa
 void launch_critical_decode_kernel(const at::TensorBase& top_keys, const at::TensorBase& lam2,
                                    int64_t W, const at::TensorBase& points,
                                    const at::TensorBase& response, const at::TensorBase& count);
-void launch_merge_condition_kernel(const at::TensorBase& R_hat, const at::TensorBase& points,
-                                   const at::TensorBase& S, const at::TensorBase& M,
-                                   const at::TensorBase& S_prime, const at::TensorBase& M_prime);
 
 }  // namespace wifidiff

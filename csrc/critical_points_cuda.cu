@@ -1,4 +1,4 @@
-// critical_points / merge_condition CUDA kernels; per-pixel math from critical_points.h.
+// critical_points CUDA kernels; per-pixel math from critical_points.h.
 // (1) lambda2_kernel: one 32×16 output tile per block; the R̂ tile (+ halo) sits in shared
 //     memory, gradient products are formed on the fly in the horizontal window pass, the
 //     vertical pass and closed-form λ2 follow. (2) nms_keys_kernel: 3×3 NMS + selection keys.
@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "critical_points.h"
+#include "cuda_utils.cuh"
 
 namespace wifidiff {
 namespace {
@@ -27,9 +28,9 @@ __global__ void lambda2_kernel(const scalar_t* __restrict__ R, acc_t<scalar_t>* 
   const int taps = 2 * rad + 1;
   const int tw = kTileW + 2 * rad + 2, th = kTileH + 2 * rad + 2;  // R̂ tile with halo rad + 1
   const int hrows = kTileH + 2 * rad;
-  acc* g = smem;                    // [taps]
-  acc* tile = g + taps;             // [th][tw]
-  acc* hb = tile + th * tw;         // [3][hrows][kTileW]
+  acc* g = smem;             // [taps]
+  acc* tile = g + taps;      // [th][tw]
+  acc* hb = tile + th * tw;  // [3][hrows][kTileW]
   const int64_t b = blockIdx.z;
   const int64_t y0 = int64_t(blockIdx.y) * kTileH, x0 = int64_t(blockIdx.x) * kTileW;
   const int64_t oy = y0 - rad - 1, ox = x0 - rad - 1;
@@ -54,11 +55,14 @@ __global__ void lambda2_kernel(const scalar_t* __restrict__ R, acc_t<scalar_t>* 
   for (int k = tid; k < hrows * kTileW; k += nthreads) {
     const int i = k / kTileW, j = k % kTileW;
     const int64_t y = clamp_index<int64_t>(y0 - rad + i, 0, H - 1);
-    const int64_t yu = clamp_index<int64_t>(y - 1, 0, H - 1), yd = clamp_index<int64_t>(y + 1, 0, H - 1);
+    const int64_t yu = clamp_index<int64_t>(y - 1, 0, H - 1),
+                  yd = clamp_index<int64_t>(y + 1, 0, H - 1);
     acc axx = 0, axy = 0, ayy = 0;
     for (int t = 0; t < taps; ++t) {
       const int64_t x = clamp_index<int64_t>(x0 + j + t - rad, 0, W - 1);
-      const acc ix = (Rg(y, clamp_index<int64_t>(x + 1, 0, W - 1)) - Rg(y, clamp_index<int64_t>(x - 1, 0, W - 1))) * acc(0.5);
+      const acc ix = (Rg(y, clamp_index<int64_t>(x + 1, 0, W - 1)) -
+                      Rg(y, clamp_index<int64_t>(x - 1, 0, W - 1))) *
+                     acc(0.5);
       const acc iy = (Rg(yd, x) - Rg(yu, x)) * acc(0.5);
       axx += g[t] * (ix * ix);
       axy += g[t] * (ix * iy);
@@ -96,14 +100,17 @@ __global__ void nms_keys_kernel(const acc* __restrict__ lam, const uint8_t* __re
     const acc* L = lam + b * n;
     const acc v = L[i];
     bool keep = bld[k] == 0 && v > min_response;
-    if (keep) keep = nms3x3_keep<acc>(v, r, c, H, W, [&](int64_t rr, int64_t cc) { return L[rr * W + cc]; });
+    if (keep)
+      keep =
+          nms3x3_keep<acc>(v, r, c, H, W, [&](int64_t rr, int64_t cc) { return L[rr * W + cc]; });
     keys[k] = keep ? point_key(static_cast<float>(v), i) : int64_t(0);
   }
 }
 
 template <typename scalar_t>
-__global__ void decode_kernel(const int64_t* __restrict__ top, const acc_t<scalar_t>* __restrict__ lam,
-                              int64_t n, int64_t W, int64_t capacity, int64_t* __restrict__ points,
+__global__ void decode_kernel(const int64_t* __restrict__ top,
+                              const acc_t<scalar_t>* __restrict__ lam, int64_t n, int64_t W,
+                              int64_t capacity, int64_t* __restrict__ points,
                               scalar_t* __restrict__ response, int64_t* __restrict__ count) {
   __shared__ int total;
   const int64_t b = blockIdx.x;
@@ -124,37 +131,6 @@ __global__ void decode_kernel(const int64_t* __restrict__ top, const acc_t<scala
   if (threadIdx.x == 0) count[b] = total;
 }
 
-template <typename scalar_t>
-__global__ void merge_fill_kernel(const scalar_t* __restrict__ S, const scalar_t* __restrict__ M,
-                                  scalar_t* __restrict__ S_out, scalar_t* __restrict__ M_out, int64_t n) {
-  using acc = acc_t<scalar_t>;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    const acc m = acc(M[i]);
-    S_out[i] = m > 0 ? S[i] : scalar_t(0);
-    M_out[i] = (m != m || m > 0) ? M[i] : scalar_t(0);
-  }
-}
-
-template <typename scalar_t>
-__global__ void merge_points_kernel(const scalar_t* __restrict__ R, const int64_t* __restrict__ pts,
-                                    const scalar_t* __restrict__ S, const scalar_t* __restrict__ M,
-                                    scalar_t* __restrict__ S_out, scalar_t* __restrict__ M_out,
-                                    int64_t B, int64_t P, int64_t H, int64_t W) {
-  using acc = acc_t<scalar_t>;
-  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < B * P; k += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t b = k / P, r = pts[2 * k], c = pts[2 * k + 1];
-    if (r < 0 || r >= H || c < 0 || c >= W) continue;
-    const int64_t i = b * H * W + r * W + c;
-    const acc m = acc(M[i]);
-    S_out[i] = m > 0 ? S[i] : R[i];  // the real samples win
-    M_out[i] = (m != m || m > 1) ? M[i] : scalar_t(1);
-  }
-}
-
-int64_t grid_for(int64_t n, int threads) {
-  return std::max<int64_t>(1, std::min<int64_t>((n + threads - 1) / threads, int64_t(132) * 32));
-}
-
 }  // namespace
 
 void launch_critical_keys_kernel(const at::TensorBase& R_hat, const at::TensorBase& buildings,
@@ -167,32 +143,34 @@ void launch_critical_keys_kernel(const at::TensorBase& R_hat, const at::TensorBa
   TORCH_CHECK(B <= 65535, "the CUDA detector handles at most 65535 maps per call");
   TORCH_CHECK((H + kTileH - 1) / kTileH <= 65535, "the CUDA detector handles maps of at most ",
               int64_t(65535) * kTileH, " rows");
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, R_hat.scalar_type(), "critical_points_cuda", [&] {
-    using acc = acc_t<scalar_t>;
-    const int taps = 2 * rad + 1;
-    const size_t smem = sizeof(acc) * (taps + size_t(kTileH + 2 * rad + 2) * (kTileW + 2 * rad + 2) +
-                                       size_t(3) * (kTileH + 2 * rad) * kTileW);
-    // above the default 48 KiB a kernel must opt in to the device's larger shared memory
-    if (smem > 48 * 1024) {
-      int dev_max = 0;
-      C10_CUDA_CHECK(cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                            R_hat.device().index()));
-      TORCH_CHECK(smem <= size_t(dev_max), "sigma=", sigma, " needs ", smem,
-                  " bytes of shared memory per tile; this device allows ", dev_max,
-                  " (use the triton or reference backend)");
-      C10_CUDA_CHECK(cudaFuncSetAttribute(lambda2_kernel<scalar_t>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    }
-    const dim3 grid((W + kTileW - 1) / kTileW, (H + kTileH - 1) / kTileH, B);
-    const dim3 block(kTileW, 8);
-    lambda2_kernel<scalar_t><<<grid, block, smem, stream>>>(R_hat.const_data_ptr<scalar_t>(),
-                                                            lam2.mutable_data_ptr<acc>(), H, W, rad, sigma);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    nms_keys_kernel<acc><<<grid_for(B * H * W, 256), 256, 0, stream>>>(
-        lam2.const_data_ptr<acc>(), buildings.const_data_ptr<uint8_t>(), keys.mutable_data_ptr<int64_t>(),
-        B, H, W, static_cast<acc>(min_response));
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, R_hat.scalar_type(), "critical_points_cuda", [&] {
+        using acc = acc_t<scalar_t>;
+        const int taps = 2 * rad + 1;
+        const size_t smem =
+            sizeof(acc) * (taps + size_t(kTileH + 2 * rad + 2) * (kTileW + 2 * rad + 2) +
+                           size_t(3) * (kTileH + 2 * rad) * kTileW);
+        // above the default 48 KiB a kernel must opt in to the device's larger shared memory
+        if (smem > 48 * 1024) {
+          int dev_max = 0;
+          C10_CUDA_CHECK(cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                                R_hat.device().index()));
+          TORCH_CHECK(smem <= size_t(dev_max), "sigma=", sigma, " needs ", smem,
+                      " bytes of shared memory per tile; this device allows ", dev_max,
+                      " (use the triton or reference backend)");
+          C10_CUDA_CHECK(cudaFuncSetAttribute(
+              lambda2_kernel<scalar_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+        }
+        const dim3 grid((W + kTileW - 1) / kTileW, (H + kTileH - 1) / kTileH, B);
+        const dim3 block(kTileW, 8);
+        lambda2_kernel<scalar_t><<<grid, block, smem, stream>>>(
+            R_hat.const_data_ptr<scalar_t>(), lam2.mutable_data_ptr<acc>(), H, W, rad, sigma);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        nms_keys_kernel<acc><<<grid_stride_blocks(B * H * W, 256), 256, 0, stream>>>(
+            lam2.const_data_ptr<acc>(), buildings.const_data_ptr<uint8_t>(),
+            keys.mutable_data_ptr<int64_t>(), B, H, W, static_cast<acc>(min_response));
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
 }
 
 void launch_critical_decode_kernel(const at::TensorBase& top_keys, const at::TensorBase& lam2,
@@ -202,35 +180,15 @@ void launch_critical_decode_kernel(const at::TensorBase& top_keys, const at::Ten
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t B = top_keys.size(0), capacity = top_keys.size(1);
   const int64_t n = lam2.numel() / B;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, response.scalar_type(), "critical_decode_cuda", [&] {
-    using acc = acc_t<scalar_t>;
-    decode_kernel<scalar_t><<<B, 128, 0, stream>>>(top_keys.const_data_ptr<int64_t>(), lam2.const_data_ptr<acc>(),
-                                                   n, W, capacity, points.mutable_data_ptr<int64_t>(),
-                                                   response.mutable_data_ptr<scalar_t>(),
-                                                   count.mutable_data_ptr<int64_t>());
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, response.scalar_type(), "critical_decode_cuda", [&] {
+        using acc = acc_t<scalar_t>;
+        decode_kernel<scalar_t><<<B, 128, 0, stream>>>(
+            top_keys.const_data_ptr<int64_t>(), lam2.const_data_ptr<acc>(), n, W, capacity,
+            points.mutable_data_ptr<int64_t>(), response.mutable_data_ptr<scalar_t>(),
+            count.mutable_data_ptr<int64_t>());
+      });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-void launch_merge_condition_kernel(const at::TensorBase& R_hat, const at::TensorBase& points,
-                                   const at::TensorBase& S, const at::TensorBase& M,
-                                   const at::TensorBase& S_prime, const at::TensorBase& M_prime) {
-  const c10::cuda::CUDAGuard guard(R_hat.device());
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int64_t B = R_hat.size(0), H = R_hat.size(1), W = R_hat.size(2), P = points.size(1);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, R_hat.scalar_type(), "merge_condition_cuda", [&] {
-    merge_fill_kernel<scalar_t><<<grid_for(S.numel(), 256), 256, 0, stream>>>(
-        S.const_data_ptr<scalar_t>(), M.const_data_ptr<scalar_t>(), S_prime.mutable_data_ptr<scalar_t>(),
-        M_prime.mutable_data_ptr<scalar_t>(), S.numel());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    if (B * P > 0) {
-      merge_points_kernel<scalar_t><<<grid_for(B * P, 256), 256, 0, stream>>>(
-          R_hat.const_data_ptr<scalar_t>(), points.const_data_ptr<int64_t>(), S.const_data_ptr<scalar_t>(),
-          M.const_data_ptr<scalar_t>(), S_prime.mutable_data_ptr<scalar_t>(), M_prime.mutable_data_ptr<scalar_t>(),
-          B, P, H, W);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    }
-  });
 }
 
 }  // namespace wifidiff

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "checks.h"
+#include "registration.h"
 
 namespace wifidiff {
 
@@ -43,7 +44,8 @@ int64_t ddim_fp32_stream(const float* x, const float* e, const float* z, const D
       x0v = _mm256_blendv_ps(x0v, hi, _mm256_cmp_ps(x0v, hi, _CMP_GT_OQ));
     }
     __m256 prev = _mm256_add_ps(_mm256_mul_ps(a_p, x0v), _mm256_mul_ps(dir, ev));
-    prev = _mm256_add_ps(prev, kNoise ? _mm256_mul_ps(sig, _mm256_loadu_ps(z + i)) : _mm256_setzero_ps());
+    prev = _mm256_add_ps(prev,
+                         kNoise ? _mm256_mul_ps(sig, _mm256_loadu_ps(z + i)) : _mm256_setzero_ps());
     _mm256_stream_ps(xp + i, prev);
     _mm256_stream_ps(x0 + i, x0v);
   }
@@ -54,71 +56,74 @@ int64_t ddim_fp32_stream(const float* x, const float* e, const float* z, const D
 #endif
 }
 
-void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const at::TensorBase& table,
-                   int64_t step_value, const at::TensorBase* noise, bool clip_sample,
-                   double clip_range, const KnownRaster& known, const at::TensorBase& x_prev,
-                   const at::TensorBase& x0_pred) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cpu", [&] {
-    using acc = acc_t<scalar_t>;
-    const acc* row = table.const_data_ptr<acc>() + step_value * 5;
-    const DdimCoef<acc> c{row[0], row[1], row[2], row[3], row[4]};
-    const scalar_t* x = x_t.const_data_ptr<scalar_t>();
-    const scalar_t* e = eps.const_data_ptr<scalar_t>();
-    const scalar_t* z = noise ? noise->const_data_ptr<scalar_t>() : nullptr;
-    const scalar_t* kv = known.known ? known.known->const_data_ptr<scalar_t>() : nullptr;
-    const uint8_t* km = known.mask ? known.mask->const_data_ptr<uint8_t>() : nullptr;
-    scalar_t* xp = x_prev.mutable_data_ptr<scalar_t>();
-    scalar_t* x0 = x0_pred.mutable_data_ptr<scalar_t>();
-    const acc r = static_cast<acc>(clip_range);
-    const int64_t plane = known.plane;
-    // one loop body per (noise?) so it stays branch-free and vectorises; the known-sample write
-    // is a second pass over the same chunk (its inputs still in L2) that redoes only the masked
-    // pixels, which keeps the main loop free of the mask's conditional loads
-    auto run = [&](auto has_noise) {
-      constexpr bool kNoise = decltype(has_noise)::value;
-      at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
-        int64_t i = begin;
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          i = ddim_fp32_stream<kNoise>(x, e, z, c, clip_sample, r, xp, x0, begin, end);
-        }
-        for (; i < end; ++i) {
-          acc a, b;
-          ddim_update<acc>(acc(x[i]), acc(e[i]), kNoise ? acc(z[i]) : acc(0), c, clip_sample, r,
-                           false, acc(0), a, b);
-          xp[i] = scalar_t(a);
-          x0[i] = scalar_t(b);
-        }
-        if (km == nullptr) return;
-        // walk one candidate plane at a time: the known raster index is i + shift inside it
-        for (int64_t i = begin; i < end;) {
-          const int64_t stop = std::min(end, (i / plane + 1) * plane);
-          const int64_t shift = known_index(i, plane, known.per_group) - i;
-          while (i < stop) {
-            if (i + 8 <= stop) {  // the mask is sparse: skip 8 unset pixels per load
-              uint64_t word;
-              std::memcpy(&word, km + i + shift, sizeof(word));
-              if (word == 0) {
-                i += 8;
-                continue;
+void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps,
+                   const at::TensorBase& table, int64_t step_value, const at::TensorBase* noise,
+                   bool clip_sample, double clip_range, const KnownRaster& known,
+                   const at::TensorBase& x_prev, const at::TensorBase& x0_pred) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cpu", [&] {
+        using acc = acc_t<scalar_t>;
+        const acc* row = table.const_data_ptr<acc>() + step_value * 5;
+        const DdimCoef<acc> c{row[0], row[1], row[2], row[3], row[4]};
+        const scalar_t* x = x_t.const_data_ptr<scalar_t>();
+        const scalar_t* e = eps.const_data_ptr<scalar_t>();
+        const scalar_t* z = noise ? noise->const_data_ptr<scalar_t>() : nullptr;
+        const scalar_t* kv = known.known ? known.known->const_data_ptr<scalar_t>() : nullptr;
+        const uint8_t* km = known.mask ? known.mask->const_data_ptr<uint8_t>() : nullptr;
+        scalar_t* xp = x_prev.mutable_data_ptr<scalar_t>();
+        scalar_t* x0 = x0_pred.mutable_data_ptr<scalar_t>();
+        const acc r = static_cast<acc>(clip_range);
+        const int64_t plane = known.plane;
+        // one loop body per (noise?) so it stays branch-free and vectorises; the known-sample write
+        // is a second pass over the same chunk (its inputs still in L2) that redoes only the masked
+        // pixels, which keeps the main loop free of the mask's conditional loads
+        auto run = [&](auto has_noise) {
+          constexpr bool kNoise = decltype(has_noise)::value;
+          at::parallel_for(0, x_t.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+            int64_t i = begin;
+            if constexpr (std::is_same_v<scalar_t, float>) {
+              i = ddim_fp32_stream<kNoise>(x, e, z, c, clip_sample, r, xp, x0, begin, end);
+            }
+            for (; i < end; ++i) {
+              acc a, b;
+              ddim_update<acc>(acc(x[i]), acc(e[i]), kNoise ? acc(z[i]) : acc(0), c, clip_sample, r,
+                               false, acc(0), a, b);
+              xp[i] = scalar_t(a);
+              x0[i] = scalar_t(b);
+            }
+            if (km == nullptr) return;
+            // walk one candidate plane at a time: the known raster index is i + shift inside it
+            for (int64_t i = begin; i < end;) {
+              const int64_t stop = std::min(end, (i / plane + 1) * plane);
+              const int64_t shift = known_index(i, plane, known.per_group) - i;
+              while (i < stop) {
+                if (i + 8 <= stop) {  // the mask is sparse: skip 8 unset pixels per load
+                  uint64_t word;
+                  std::memcpy(&word, km + i + shift, sizeof(word));
+                  if (word == 0) {
+                    i += 8;
+                    continue;
+                  }
+                }
+                if (km[i + shift] == 0) {
+                  ++i;
+                  continue;
+                }
+                acc a, b;
+                ddim_update<acc>(acc(x[i]), acc(e[i]), kNoise ? acc(z[i]) : acc(0), c, clip_sample,
+                                 r, true, acc(kv[i + shift]), a, b);
+                xp[i] = scalar_t(a);
+                x0[i] = scalar_t(b);
+                ++i;
               }
             }
-            if (km[i + shift] == 0) {
-              ++i;
-              continue;
-            }
-            acc a, b;
-            ddim_update<acc>(acc(x[i]), acc(e[i]), kNoise ? acc(z[i]) : acc(0), c, clip_sample, r,
-                             true, acc(kv[i + shift]), a, b);
-            xp[i] = scalar_t(a);
-            x0[i] = scalar_t(b);
-            ++i;
-          }
-        }
+          });
+        };
+        if (z)
+          run(std::true_type{});
+        else
+          run(std::false_type{});
       });
-    };
-    if (z) run(std::true_type{});
-    else run(std::false_type{});
-  });
 }
 
 std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Tensor& eps,
@@ -137,13 +142,14 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
   const auto acc_dtype = x_t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   WD_CHECK_DTYPE(table, acc_dtype);
   WD_CHECK_DIM(table, 2);
-  TORCH_CHECK(table.size(0) >= 1 && table.size(1) == 5, "table must be [S, 5], got ", table.sizes());
+  TORCH_CHECK(table.size(0) >= 1 && table.size(1) == 5, "table must be [S, 5], got ",
+              table.sizes());
   WD_CHECK_DEVICE(table, x_t);
   WD_CHECK_CONTIG(table);
   TORCH_CHECK(step.dim() == 0, "step must be a 0-dim tensor, got ", step.sizes());
   WD_CHECK_DTYPE(step, at::kLong);
-  TORCH_CHECK(step.device().is_cpu() || step.device() == x_t.device(), "step is on ",
-              step.device(), "; expected cpu or ", x_t.device());
+  TORCH_CHECK(step.device().is_cpu() || step.device() == x_t.device(), "step is on ", step.device(),
+              "; expected cpu or ", x_t.device());
   if (noise.has_value()) {
     const at::Tensor& z = *noise;
     WD_CHECK_DTYPE(z, x_t.scalar_type());
@@ -188,8 +194,8 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
   const at::TensorBase* z = noise.has_value() ? &*noise : nullptr;
   if (x_t.is_cuda()) {
 #ifdef WITH_CUDA
-    launch_ddim_step_kernel(x_t, eps, table, step_ptr, step_value, z, clip_sample, clip_range,
-                            kr, x_prev, x0_pred);
+    launch_ddim_step_kernel(x_t, eps, table, step_ptr, step_value, z, clip_sample, clip_range, kr,
+                            x_prev, x0_pred);
 #else
     TORCH_CHECK(false, "wifidiff_C was built without CUDA");
 #endif
@@ -199,5 +205,10 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
   }
   return {x_prev, x0_pred};
 }
+
+WD_REGISTER_OP(ddim_step,
+               "ddim_step(Tensor x_t, Tensor eps, Tensor table, Tensor step, Tensor? noise,"
+               " bool clip_sample, float clip_range, Tensor? known,"
+               " Tensor? known_mask) -> (Tensor, Tensor)")
 
 }  // namespace wifidiff

@@ -44,10 +44,10 @@ struct KnownRaster {
 };
 
 // CPU body (ddim_step.cpp). step_value is a valid row of table.
-void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps, const at::TensorBase& table,
-                   int64_t step_value, const at::TensorBase* noise, bool clip_sample,
-                   double clip_range, const KnownRaster& known, const at::TensorBase& x_prev,
-                   const at::TensorBase& x0_pred);
+void ddim_step_cpu(const at::TensorBase& x_t, const at::TensorBase& eps,
+                   const at::TensorBase& table, int64_t step_value, const at::TensorBase* noise,
+                   bool clip_sample, double clip_range, const KnownRaster& known,
+                   const at::TensorBase& x_prev, const at::TensorBase& x0_pred);
 
 // CUDA launcher (ddim_step_cuda.cu): the step row is read on the device from step_ptr when it is
 // not null (graph capture), else step_value. An out-of-range device step writes NaN.

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda_utils.cuh"
 #include "ddim_step.h"
 
 namespace wifidiff {
@@ -16,8 +17,7 @@ namespace {
 
 template <typename scalar_t>
 __global__ void ddim_step_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ e,
-                                 const scalar_t* __restrict__ z,
-                                 const scalar_t* __restrict__ known,
+                                 const scalar_t* __restrict__ z, const scalar_t* __restrict__ known,
                                  const uint8_t* __restrict__ known_mask, int64_t plane,
                                  int64_t per_group, const acc_t<scalar_t>* __restrict__ table,
                                  const int64_t* __restrict__ step_ptr, int64_t step_value,
@@ -54,18 +54,19 @@ void launch_ddim_step_kernel(const at::TensorBase& x_t, const at::TensorBase& ep
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t n = x_t.numel();
   constexpr int kThreads = 256;
-  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t(132) * 32);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cuda", [&] {
-    using acc = acc_t<scalar_t>;
-    ddim_step_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
-        x_t.const_data_ptr<scalar_t>(), eps.const_data_ptr<scalar_t>(),
-        noise ? noise->const_data_ptr<scalar_t>() : nullptr,
-        known.known ? known.known->const_data_ptr<scalar_t>() : nullptr,
-        known.mask ? known.mask->const_data_ptr<uint8_t>() : nullptr, known.plane, known.per_group,
-        table.const_data_ptr<acc>(), step_ptr,
-        step_value, table.size(0), clip_sample, static_cast<acc>(clip_range),
-        x_prev.mutable_data_ptr<scalar_t>(), x0_pred.mutable_data_ptr<scalar_t>(), n);
-  });
+  const int64_t blocks = grid_stride_blocks(n, kThreads);
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x_t.scalar_type(), "ddim_step_cuda", [&] {
+        using acc = acc_t<scalar_t>;
+        ddim_step_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
+            x_t.const_data_ptr<scalar_t>(), eps.const_data_ptr<scalar_t>(),
+            noise ? noise->const_data_ptr<scalar_t>() : nullptr,
+            known.known ? known.known->const_data_ptr<scalar_t>() : nullptr,
+            known.mask ? known.mask->const_data_ptr<uint8_t>() : nullptr, known.plane,
+            known.per_group, table.const_data_ptr<acc>(), step_ptr, step_value, table.size(0),
+            clip_sample, static_cast<acc>(clip_range), x_prev.mutable_data_ptr<scalar_t>(),
+            x0_pred.mutable_data_ptr<scalar_t>(), n);
+      });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

@@ -23,8 +23,8 @@ struct ElectGeometry {
 
 // One pixel's share of the sample error L_s (Σ M·(x − S)², Σ M), of the correction term D
 // (Σ_open (x − R̂)², Σ_open 1) and of the open maximum (transmitter threshold).
-WD_HD void accumulate_pixel(double v, double s, double m, double r, bool open, double& ls, double& msum,
-                            double& dsum, double& osum, double& mx) {
+WD_HD void accumulate_pixel(double v, double s, double m, double r, bool open, double& ls,
+                            double& msum, double& dsum, double& osum, double& mx) {
   const double e = v - s;
   ls += m * e * e;
   msum += m;

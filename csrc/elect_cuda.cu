@@ -24,11 +24,12 @@ constexpr int kMaxRings = 64;  // the operator checks R <= 64
 
 template <typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
-elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __restrict__ Rp,
-                   const acc_t<scalar_t>* __restrict__ Sp, const acc_t<scalar_t>* __restrict__ Mp,
-                   const uint8_t* __restrict__ Bp, const acc_t<scalar_t>* __restrict__ Ap,
-                   ElectGeometry g, int64_t K, int64_t H, int64_t W, double* __restrict__ score64,
-                   float* __restrict__ scores) {
+    elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __restrict__ Rp,
+                       const acc_t<scalar_t>* __restrict__ Sp,
+                       const acc_t<scalar_t>* __restrict__ Mp, const uint8_t* __restrict__ Bp,
+                       const acc_t<scalar_t>* __restrict__ Ap, ElectGeometry g, int64_t K,
+                       int64_t H, int64_t W, double* __restrict__ score64,
+                       float* __restrict__ scores) {
   __shared__ double sh_d[32];
   __shared__ int64_t sh_i[32];
   __shared__ int64_t tx[64];
@@ -40,8 +41,8 @@ elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __rest
   // 1. L_s, D and the open maximum
   double ls = 0, msum = 0, dsum = 0, osum = 0, mx = -INFINITY;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]), bld[i] == 0, ls, msum, dsum,
-                     osum, mx);
+    accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]), bld[i] == 0, ls,
+                     msum, dsum, osum, mx);
   ls = block_sum(ls, sh_d);
   msum = block_sum(msum, sh_d);
   dsum = block_sum(dsum, sh_d);
@@ -66,7 +67,10 @@ elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __rest
       const double v = double(x[i]);
       if (!(v >= thr) || !(v < prev_v || (v == prev_v && i > prev_i))) continue;
       if (!better(v, i, bv, bi)) continue;
-      if (nms3x3_keep<double>(v, i / W, i % W, H, W, x_open)) { bv = v; bi = i; }
+      if (nms3x3_keep<double>(v, i / W, i % W, H, W, x_open)) {
+        bv = v;
+        bi = i;
+      }
     }
     block_best(bv, bi, sh_d, sh_i);
     if (bv == -INFINITY) break;
@@ -97,7 +101,8 @@ elect_score_kernel(const scalar_t* __restrict__ X, const acc_t<scalar_t>* __rest
     int64_t ring_terms = 0;
     for (int t = 0; t < ntx; ++t) {
       for (int j = 0; j < g.R; ++j)
-        m[j] = ring_mean(tx[t] / W, tx[t] % W, g.ring_off + 2 * j * g.A, g.A, H, W, xv, is_open, cnt[j]);
+        m[j] = ring_mean(tx[t] / W, tx[t] % W, g.ring_off + 2 * j * g.A, g.A, H, W, xv, is_open,
+                         cnt[j]);
       friis_terms(m, cnt, g.ring_drop, g.R, ring_sq, ring_terms);
     }
     const double s = elect_score(ls, msum, dsum, osum, double(Ap[b]), ring_sq, ring_terms,
@@ -137,7 +142,10 @@ __global__ void elect_argmin_kernel(const double* __restrict__ score64, int64_t 
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
     const double s = score64[b * K + k];
     const double v = isnan(s) ? -INFINITY : -s;
-    if (better(v, k, best, bi)) { best = v; bi = k; }
+    if (better(v, k, best, bi)) {
+      best = v;
+      bi = k;
+    }
   }
   block_best(best, bi, sh_d, sh_i);
   if (threadIdx.x == 0) elected[b] = bi == INT64_MAX ? 0 : bi;
@@ -155,21 +163,23 @@ void launch_elect_kernel(const at::TensorBase& candidates, const at::TensorBase&
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t B = candidates.size(0), K = candidates.size(1), H = candidates.size(2),
                 W = candidates.size(3), n = H * W;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, candidates.scalar_type(), "elect_cuda", [&] {
-    using acc = acc_t<scalar_t>;
-    elect_score_kernel<scalar_t><<<B * K, kThreads, 0, stream>>>(
-        candidates.const_data_ptr<scalar_t>(), R_hat.const_data_ptr<acc>(), S.const_data_ptr<acc>(),
-        M.const_data_ptr<acc>(), buildings.const_data_ptr<uint8_t>(), alpha.const_data_ptr<acc>(), g,
-        K, H, W, score64.mutable_data_ptr<double>(), scores.mutable_data_ptr<float>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>((B * n + 255) / 256, int64_t(132) * 32));
-    elect_spread_kernel<scalar_t><<<blocks, 256, 0, stream>>>(
-        candidates.const_data_ptr<scalar_t>(), buildings.const_data_ptr<uint8_t>(),
-        spread.mutable_data_ptr<float>(), B, K, n, g.spread_scale);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, candidates.scalar_type(), "elect_cuda", [&] {
+        using acc = acc_t<scalar_t>;
+        elect_score_kernel<scalar_t><<<B * K, kThreads, 0, stream>>>(
+            candidates.const_data_ptr<scalar_t>(), R_hat.const_data_ptr<acc>(),
+            S.const_data_ptr<acc>(), M.const_data_ptr<acc>(), buildings.const_data_ptr<uint8_t>(),
+            alpha.const_data_ptr<acc>(), g, K, H, W, score64.mutable_data_ptr<double>(),
+            scores.mutable_data_ptr<float>());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        const int64_t blocks = grid_stride_blocks(B * n, 256);
+        elect_spread_kernel<scalar_t><<<blocks, 256, 0, stream>>>(
+            candidates.const_data_ptr<scalar_t>(), buildings.const_data_ptr<uint8_t>(),
+            spread.mutable_data_ptr<float>(), B, K, n, g.spread_scale);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
   elect_argmin_kernel<<<B, 128, 0, stream>>>(score64.const_data_ptr<double>(), K,
-                                              elected.mutable_data_ptr<int64_t>());
+                                             elected.mutable_data_ptr<int64_t>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

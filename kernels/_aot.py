@@ -1,67 +1,91 @@
 """Ahead-of-time compile of every Triton kernel for an H100 target, without a GPU (CI check).
 
-``python -m wifidiff_fast.kernels._aot [--arch 90]`` compiles each ``@triton.jit`` kernel of this
-package with representative signatures (fp32 and the low-precision inputs) through
-``triton.compile(ASTSource(...), target=GPUTarget("cuda", arch, 32))`` and prints one line per
-kernel; it exits non-zero on the first lowering error the interpreter would never see. Run it
-with ``TRITON_INTERPRET`` unset (the test does, in a subprocess).
+``python -m wifidiff_fast.kernels._aot [--arch 90]`` compiles every ``@triton.jit`` kernel that
+the op launchers start, with the signatures those launches really have, through
+``triton.compile(ASTSource(...), target=GPUTarget("cuda", arch, 32))``, and prints one line per
+kernel; it exits non-zero on the first lowering error the interpreter would never see.
+
+Nothing here is typed by hand. Each op's kernel module (``kernels/<op>.py``, one per op in
+:data:`wifidiff_fast.reference.OPS`) has an ``aot_examples()`` generator of small launcher calls
+(one per input dtype/variant). A child process runs them under ``TRITON_INTERPRET=1`` and records
+the argument types and constexpr values of every kernel launch; this process then compiles each
+distinct (kernel, signature, constexprs) for the target. So a new kernel, a new argument or a new
+constexpr is covered as soon as its launcher runs it. Run with ``TRITON_INTERPRET`` unset (the
+test does, in a subprocess).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
+import json
+import os
+import subprocess
 import sys
 import time
+from typing import Any
+
+Launch = dict[str, Any]  # {"module", "kernel", "tag", "signature", "constexprs"}
 
 
-def specs():
-    from . import critical_points as cp
-    from . import ddim_step as dd
-    from . import elect as el
+def _kernel_modules() -> list[str]:
+    from ..reference import OPS
 
-    hw = {"H": "i32", "W": "i32"}
-    out = []
-    for xt, known in (("fp32", False), ("fp32", True), ("bf16", True), ("fp16", True)):
-        out.append((dd._ddim_step_kernel, {
-            "x_ptr": f"*{xt}", "eps_ptr": f"*{xt}", "noise_ptr": f"*{xt}", "known_ptr": f"*{xt}",
-            "known_mask_ptr": "*u8", "table_ptr": "*fp32", "step_ptr": "*i64",
-            "x_prev_ptr": f"*{xt}", "x0_ptr": f"*{xt}", "n": "i32", "plane": "i32",
-            "per_group": "i32", "n_steps": "i32", "clip_range": "fp32", "HAS_NOISE": "constexpr",
-            "CLIP": "constexpr", "HAS_KNOWN": "constexpr", "BLOCK": "constexpr"},
-            {"HAS_NOISE": True, "CLIP": True, "HAS_KNOWN": known, "BLOCK": 4096},
-            f"{xt}{'+known' if known else ''}"))
-    tile = {"BLOCK_H": 16, "BLOCK_W": 64}
-    for xt in ("fp32", "bf16", "fp16"):
-        out.append((cp._structure_h_kernel, {
-            "R_ptr": f"*{xt}", "hb_ptr": "*fp32", "g_ptr": "*fp32", **hw, "RAD": "constexpr",
-            "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, {"RAD": 5, **tile}, xt))
-    for acc in ("fp32", "fp64"):  # λ2's root: sqrt_rn (fp32) or sqrt.rn.f64
-        out.append((cp._lambda2_kernel, {
-            "hb_ptr": f"*{acc}", "lam_ptr": f"*{acc}", "g_ptr": f"*{acc}", **hw, "RAD": "constexpr",
-            "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, {"RAD": 5, **tile}, acc))
-    out.append((cp._nms_keys_kernel, {
-        "lam_ptr": "*fp32", "bld_ptr": "*u8", "keys_ptr": "*i64", **hw, "min_response": "fp32",
-        "BLOCK_H": "constexpr", "BLOCK_W": "constexpr"}, tile, "fp32"))
-    out.append((cp._merge_fill_kernel, {
-        "S_ptr": "*fp32", "M_ptr": "*fp32", "S_out_ptr": "*fp32", "M_out_ptr": "*fp32", "n": "i32",
-        "BLOCK": "constexpr"}, {"BLOCK": 4096}, "fp32"))
-    out.append((cp._merge_points_kernel, {
-        "R_ptr": "*fp32", "points_ptr": "*i64", "S_ptr": "*fp32", "M_ptr": "*fp32",
-        "S_out_ptr": "*fp32", "M_out_ptr": "*fp32", "P": "i32", **hw, "BLOCK": "constexpr"},
-        {"BLOCK": 128}, "fp32"))
-    for xt in ("fp32", "bf16", "fp16"):
-        out.append((el._elect_score_kernel, {
-            "x_ptr": f"*{xt}", "R_ptr": "*fp32", "S_ptr": "*fp32", "M_ptr": "*fp32",
-            "bld_ptr": "*u8", "alpha_ptr": "*fp32", "ring_ptr": "*i32", "drop_ptr": "*fp64",
-            "ray_ptr": "*i32", "scal_ptr": "*fp64", "score_ptr": "*fp64", "K": "i32", **hw,
-            "R": "i32", "A": "i32", "Q": "i32", "L": "i32", "N_TX": "constexpr",
-            "N_TX_P2": "constexpr", "R_P2": "constexpr", "A_P2": "constexpr", "Q_P2": "constexpr",
-            "BLOCK": "constexpr"},
-            {"N_TX": 3, "N_TX_P2": 4, "R_P2": 4, "A_P2": 16, "Q_P2": 16, "BLOCK": 1024}, xt))
-        out.append((el._elect_spread_kernel, {
-            "x_ptr": f"*{xt}", "bld_ptr": "*u8", "spread_ptr": "*fp32", "K": "i32", "n": "i32",
-            "scale": "fp32", "BLOCK": "constexpr"}, {"BLOCK": 1024}, xt))
-    return out
+    return [f"{__package__}.{op}" for op in OPS]
+
+
+def record_launches() -> list[Launch]:
+    """Run every ``aot_examples()`` launch in the interpreter and record each kernel launch.
+
+    Must run with ``TRITON_INTERPRET=1`` set before Triton is imported (see :func:`main`).
+    """
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import mangle_type
+
+    launches: list[Launch] = []
+    seen: set[str] = set()
+    current = {"tag": ""}
+    original_run = InterpretedFunction.run
+
+    def recording_run(self, *args, grid, warmup, **kwargs):
+        params = inspect.signature(self.fn).parameters
+        bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        signature, constexprs = {}, {}
+        for name, value in bound.arguments.items():
+            # `from __future__ import annotations` leaves the annotation as the string "tl.constexpr"
+            if "constexpr" in str(params[name].annotation):
+                signature[name], constexprs[name] = "constexpr", value
+            else:
+                signature[name] = mangle_type(value)
+        launch = {"module": self.fn.__module__, "kernel": self.fn.__name__, "tag": current["tag"],
+                  "signature": signature, "constexprs": constexprs}
+        key = json.dumps([launch["module"], launch["kernel"], signature, constexprs], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            launches.append(launch)
+        return original_run(self, *args, grid=grid, warmup=warmup, **kwargs)
+
+    InterpretedFunction.run = recording_run
+    try:
+        for module_name in _kernel_modules():
+            module = importlib.import_module(module_name)
+            for tag, launcher, args in module.aot_examples():
+                current["tag"] = tag
+                launcher(*args)
+    finally:
+        InterpretedFunction.run = original_run
+    return launches
+
+
+def _recorded_in_child() -> list[Launch]:
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    proc = subprocess.run([sys.executable, "-m", f"{__package__}._aot", "--record"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"recording the example launches failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
 
 
 def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]:
@@ -71,25 +95,32 @@ def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]
 
     target = GPUTarget("cuda", arch, 32)
     done = []
-    for fn, signature, constexprs, tag in specs():
+    for launch in _recorded_in_child():
+        fn = getattr(importlib.import_module(launch["module"]), launch["kernel"])
         t0 = time.perf_counter()
-        kernel = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs),
-                                target=target)
+        kernel = triton.compile(ASTSource(fn=fn, signature=launch["signature"],
+                                          constexprs=launch["constexprs"]), target=target)
         dt = time.perf_counter() - t0
-        assert kernel.asm.get("cubin"), f"{fn.__name__}: no cubin"
-        done.append((f"{fn.__name__}[{tag}]", dt))
+        if not kernel.asm.get("cubin"):
+            raise RuntimeError(f"{fn.__name__}: no cubin")
+        done.append((f"{fn.__name__}[{launch['tag']}]", dt))
         if verbose:
             # approximate roots in the PTX (tl.sqrt on fp32): λ2 must have none (see the kernel)
             approx = kernel.asm.get("ptx", "").count("sqrt.approx")
-            print(f"ok  {fn.__name__:<24} {tag:<10} sm_{arch}  {dt:.2f}s  sqrt.approx={approx}",
-                  flush=True)
+            print(f"ok  {fn.__name__:<24} {launch['tag']:<12} sm_{arch}  {dt:.2f}s  "
+                  f"sqrt.approx={approx}", flush=True)
     return done
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wifidiff_fast.kernels._aot")
     parser.add_argument("--arch", type=int, default=90)
+    parser.add_argument("--record", action="store_true",
+                        help="(internal) print the recorded launches as JSON; needs TRITON_INTERPRET=1")
     args = parser.parse_args(argv)
+    if args.record:
+        json.dump(record_launches(), sys.stdout)
+        return 0
     compile_all(args.arch)
     return 0
 

@@ -1,4 +1,4 @@
-"""Triton critical-point detector and condition merge (spec: ``reference/critical_points.py``).
+"""Triton critical-point detector (spec: ``reference/critical_points.py``).
 
 Performance envelope: three stencil passes over the maps — (1) gradient products + horizontal
 Gaussian window into a [B, 3, H, W] fp32 scratch, (2) vertical window + closed-form λ2, (3) 3×3
@@ -20,6 +20,12 @@ import triton.language as tl
 
 from ._common import map_tile, nms_keep
 from ._limits import check_launch
+
+# A selection key is (fp32 bits of the response) << 32 | (KEY_INDEX_MASK − linear index): larger
+# keys are larger responses, then lower indices. The same layout as ``point_key`` and
+# ``kKeyIndexMask`` in csrc/critical_points.h (tests/ops/test_critical_points.py checks they agree).
+KEY_INDEX_MASK = 0xFFFFFFFF
+_KEY_INDEX_MASK = tl.constexpr(KEY_INDEX_MASK)
 
 
 @triton.jit
@@ -104,7 +110,7 @@ def _nms_keys_kernel(lam_ptr, bld_ptr, keys_ptr, H, W, min_response, BLOCK_H: tl
     keep = keep & (bld == 0) & (v > min_response)
     # key = fp32 bits of the response (positive: they order like the values) : ~index
     bits = v.to(tl.float32).to(tl.int32, bitcast=True).to(tl.int64)
-    key = tl.where(keep, (bits << 32) | (4294967295 - idx), 0)
+    key = tl.where(keep, (bits << 32) | (_KEY_INDEX_MASK - idx), 0)
     tl.store(keys_ptr + b * H * W + idx, key, mask=mask)
 
 
@@ -144,7 +150,7 @@ def decode_keys(keys: torch.Tensor, lam: torch.Tensor, capacity: int, W: int, dt
     if capacity > n:
         top = torch.nn.functional.pad(top, (0, capacity - n))
     ok = top > 0
-    idx = torch.where(ok, 4294967295 - (top & 4294967295), torch.zeros_like(top))
+    idx = torch.where(ok, KEY_INDEX_MASK - (top & KEY_INDEX_MASK), torch.zeros_like(top))
     resp = lam.reshape(B, n).gather(1, idx)
     rows = torch.where(ok, idx // W, -1)
     cols = torch.where(ok, idx % W, -1)
@@ -152,45 +158,10 @@ def decode_keys(keys: torch.Tensor, lam: torch.Tensor, capacity: int, W: int, dt
     return torch.stack([rows, cols], dim=-1), response, ok.sum(dim=1)
 
 
-@triton.jit
-def _merge_fill_kernel(S_ptr, M_ptr, S_out_ptr, M_out_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    s = tl.load(S_ptr + offs, mask=mask, other=0.0)
-    m = tl.load(M_ptr + offs, mask=mask, other=0.0)
-    # S′ = S where M > 0 else 0;  M′ = maximum(M, 0) (NaN kept)
-    tl.store(S_out_ptr + offs, tl.where(m > 0, s, 0.0), mask=mask)
-    tl.store(M_out_ptr + offs, tl.where((m != m) | (m > 0), m, 0.0), mask=mask)
-
-
-@triton.jit
-def _merge_points_kernel(R_ptr, points_ptr, S_ptr, M_ptr, S_out_ptr, M_out_ptr, P, H, W,
-                         BLOCK: tl.constexpr):
-    b = tl.program_id(1).to(tl.int64)
-    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    in_range = j < P
-    p = points_ptr + (b * P + j) * 2
-    r = tl.load(p, mask=in_range, other=-1)
-    c = tl.load(p + 1, mask=in_range, other=-1)
-    ok = in_range & (r >= 0) & (r < H) & (c >= 0) & (c < W)
-    lin = b * H * W + tl.where(ok, r * W + c, 0)
-    m = tl.load(M_ptr + lin, mask=ok, other=0.0)
-    s = tl.load(S_ptr + lin, mask=ok, other=0.0)
-    R = tl.load(R_ptr + lin, mask=ok, other=0.0)
-    # R̂ at the boost point unless a real sample is there (the samples win); M′ = maximum(M, 1)
-    tl.store(S_out_ptr + lin, tl.where(m > 0, s, R), mask=ok)
-    tl.store(M_out_ptr + lin, tl.where((m != m) | (m > 1), m, 1.0), mask=ok)
-
-
-def merge_condition_triton(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor,
-                           M: torch.Tensor, block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    B, H, W = R_hat.shape
-    P = points.shape[1]
-    S_prime, M_prime = torch.empty_like(S), torch.empty_like(M)
-    n = S.numel()
-    check_launch("merge_condition", {"maps": B})
-    _merge_fill_kernel[(triton.cdiv(n, block),)](S, M, S_prime, M_prime, n, BLOCK=block)
-    if P > 0:
-        _merge_points_kernel[(triton.cdiv(P, 128), B)](R_hat, points, S, M, S_prime, M_prime, P, H,
-                                                       W, BLOCK=128)
-    return S_prime, M_prime
+def aot_examples():
+    """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
+    the GPU: every input dtype (fp64 runs the fp64 λ2 root)."""
+    for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        R_hat = torch.linspace(-1, 1, 256, dtype=torch.float64).reshape(1, 16, 16).to(dtype)
+        buildings = torch.zeros(1, 16, 16, dtype=torch.uint8)
+        yield str(dtype).removeprefix("torch."), critical_points_triton, (R_hat, buildings, 1.5, 8, 1e-8)

@@ -1,4 +1,4 @@
-"""Triton fused DDIM update (spec: ``wifidiff_fast.reference.ddim.ddim_step_ref``).
+"""Triton fused DDIM update (spec: ``wifidiff_fast.reference.ddim_step.ddim_step_ref``).
 
 Performance envelope: a pure streaming kernel (read x_t, eps[, noise][, the known-sample raster,
 shared by the K candidates of a map], write x_prev, x0_pred);
@@ -77,3 +77,16 @@ def ddim_step_triton(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, 
                             HAS_NOISE=noise is not None, CLIP=bool(clip_sample),
                             HAS_KNOWN=known is not None, BLOCK=block)
     return x_prev, x0_pred
+
+
+def aot_examples():
+    """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
+    the GPU: fp32 with and without the known-sample write, and the low-precision inputs."""
+    table = torch.linspace(0.1, 0.9, 20, dtype=torch.float32).reshape(4, 5)
+    step = torch.tensor(1, dtype=torch.int64)
+    for dtype, known in ((torch.float32, False), (torch.float32, True), (torch.bfloat16, True),
+                         (torch.float16, True)):
+        x = torch.zeros(2, 1, 4, 4, dtype=dtype)
+        raster = (x[:1].clone(), torch.ones(1, 1, 4, 4, dtype=torch.uint8)) if known else (None, None)
+        tag = str(dtype).removeprefix("torch.") + ("+known" if known else "")
+        yield tag, ddim_step_triton, (x, x, table, step, x, True, 1.0, *raster)

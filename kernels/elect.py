@@ -212,3 +212,21 @@ def elect_triton(candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop,
                                                      float(spread_scale), BLOCK=block)
     key = torch.where(torch.isnan(s64), torch.full_like(s64, float("inf")), s64)
     return s64.float(), torch.argmin(key, dim=1), spread
+
+
+def aot_examples():
+    """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
+    the GPU: the default election parameters, every candidate dtype."""
+    from ..reference.elect import ElectionParams, friis_drop, ray_offsets, ring_offsets
+
+    p = ElectionParams()
+    B, K, H, W = 1, 2, 8, 8
+    geometry = (ring_offsets(p).to(torch.int32), friis_drop(p).to(torch.float64),
+                ray_offsets(p, H + W).to(torch.int32).contiguous())
+    maps = [torch.zeros(B, H, W) for _ in range(3)]
+    buildings = torch.zeros(B, H, W, dtype=torch.uint8)
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        candidates = torch.zeros(B, K, H, W, dtype=dtype)
+        yield (str(dtype).removeprefix("torch."), elect_triton,
+               (candidates, *maps, buildings, torch.ones(B), *geometry, p.n_tx, p.tx_drop, p.tau,
+                p.lam, p.gamma, p.db_span / 2.0))

@@ -5,6 +5,7 @@ for GPUTarget("cuda", 90, 32) — both without a GPU (DESIGN §3), skipping clea
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,8 +30,25 @@ def _nvcc() -> str | None:
     return None
 
 
-def test_every_cuda_source_is_listed():
-    assert {p.name for p in CU_FILES} == set(_native.CUDA_SOURCES)
+def test_one_stem_per_op_everywhere():
+    """Every op (one specification module per op, reference.OPS) has its files under the same
+    stem, every C++/CUDA source belongs to an op (or is shared), and each <op>.cpp registers its
+    own operator: the registries are the files (docs/CONTRIBUTING.md, "Adding a fused op")."""
+    import wifidiff_fast.ops as ops_pkg
+    from wifidiff_fast.reference import OPS
+
+    root = Path(__file__).resolve().parents[2]
+    pkg = root / "wifidiff_fast"
+    assert set(OPS) >= {"ddim_step", "critical_points", "merge_condition", "elect"}
+    for op in OPS:
+        for path in (pkg / "reference" / f"{op}.py", pkg / "ops" / f"{op}.py", root / "kernels" / f"{op}.py",
+                     _native.CSRC / f"{op}.cpp", _native.CSRC / f"{op}_cuda.cu",
+                     root / "tests" / "ops" / f"test_{op}.py"):
+            assert path.is_file(), f"op {op!r} has no {path.relative_to(root)}"
+        assert re.search(rf"WD_REGISTER_OP\(\s*{op}\s*,", (_native.CSRC / f"{op}.cpp").read_text()), op
+        assert op in ops_pkg.__all__ and hasattr(torch.ops.wifidiff, op)
+    stems = {p.stem.removesuffix("_cuda") for p in _native.CSRC.glob("*.c*") if p.suffix in (".cpp", ".cu")}
+    assert stems == set(OPS), f"C++/CUDA sources that are not an op: {stems - set(OPS)}"
 
 
 def _nvcc_command(tmp_path: Path, src: Path, mode: str, out: Path) -> list[str]:

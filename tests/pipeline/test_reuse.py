@@ -13,7 +13,7 @@ from pipecases import estimator, layout, samples_for
 from wifidiff_fast.pipeline.cache import MidpointCache, midpoint_key
 from wifidiff_fast.pipeline.estimator import _stream_seed
 from wifidiff_fast.pipeline.generate import initial_noise, make_eps_fn, reuse_steps
-from wifidiff_fast.reference.ddim import ddim_step_ref
+from wifidiff_fast.reference.ddim_step import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
 from wifidiff_fast.sampling.schedules import ddim_table
 

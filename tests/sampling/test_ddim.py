@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wifidiff_fast.reference.ddim import ddim_step_ref
+from wifidiff_fast.reference.ddim_step import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
 from wifidiff_fast.sampling.schedules import (
     TABLE_COLUMNS,

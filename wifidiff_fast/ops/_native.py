@@ -31,8 +31,6 @@ from .. import _env
 
 LIB_NAME = "wifidiff_C"
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
-CPU_SOURCES = ("ddim_step.cpp", "critical_points.cpp", "elect.cpp", "ops.cpp")
-CUDA_SOURCES = ("ddim_step_cuda.cu", "critical_points_cuda.cu", "elect_cuda.cu")
 # nvcc flags of the JIT build; the CI compile check (tests/ops/test_build_checks.py) uses the same.
 # Fast math is safe here because the one cancellation-sensitive root (λ2) uses __fsqrt_rn.
 CUDA_FLAGS = ["-O3", "--use_fast_math", "-DNDEBUG"]
@@ -72,13 +70,14 @@ def _want_cuda() -> tuple[bool, str]:
 
 
 def _sources(with_cuda: bool) -> list[Path]:
-    names = CPU_SOURCES + (CUDA_SOURCES if with_cuda else ())
-    return [CSRC / n for n in names]
+    """Every translation unit in csrc/ (no list to keep): each ``<op>.cpp`` registers its own
+    operator (csrc/registration.h); the ``<op>_cuda.cu`` launchers join when building with CUDA."""
+    return sorted(CSRC.glob("*.cpp")) + (sorted(CSRC.glob("*.cu")) if with_cuda else [])
 
 
 def _source_hash(with_cuda: bool) -> str:
     h = hashlib.sha256()
-    for p in sorted(CSRC.glob("*.h")) + _sources(with_cuda):
+    for p in sorted(CSRC.glob("*.h")) + sorted(CSRC.glob("*.cuh")) + _sources(with_cuda):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -137,9 +136,8 @@ def _build() -> NativeStatus:
     run = running_versions(with_cuda)
     if _env.native_disabled():
         return NativeStatus(False, with_cuda, "disabled by WIFIDIFF_DISABLE_NATIVE=1", running=run)
-    missing = [p.name for p in _sources(with_cuda) if not p.exists()]
-    if missing:
-        return NativeStatus(False, with_cuda, f"sources missing from {CSRC}: {missing}", running=run)
+    if not _sources(with_cuda):
+        return NativeStatus(False, with_cuda, f"no C++ sources in {CSRC}", running=run)
     if shutil.which("c++") is None and shutil.which("g++") is None:
         return NativeStatus(False, with_cuda, "no C++ compiler (c++/g++) on PATH", running=run)
     from torch.utils.cpp_extension import is_ninja_available, load

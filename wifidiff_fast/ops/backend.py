@@ -21,13 +21,12 @@ from dataclasses import dataclass
 import torch
 
 from .. import _env
+from ..reference import OPS
 
 BACKENDS = ("reference", "cpp", "cuda", "triton")
-OPS = ("ddim_step", "critical_points", "merge_condition", "elect")
 # On CUDA tensors the fused kernels are opt-in (backend="cuda"/"triton", use_backend(...) or
-# WIFIDIFF_BACKEND) until their GPU parity tests have passed on a GPU (`make gpu-check`; as of
-# 2026-11-23 they compile and load on an H100 but were not yet checked there). The target order
-# once verified is ("cuda", "triton", "reference").
+# WIFIDIFF_BACKEND) until their GPU parity tests (`make gpu-check`) have passed on a GPU; the
+# target order once verified is ("cuda", "triton", "reference").
 DEFAULT_ORDER = {"cpu": ("cpp", "reference"), "cuda": ("reference",)}
 
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar("wifidiff_backend", default=None)

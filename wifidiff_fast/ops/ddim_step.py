@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..reference.ddim import ddim_step_ref
+from ..reference.ddim_step import ddim_step_ref
 from . import _checks, backend as _backend
 
 

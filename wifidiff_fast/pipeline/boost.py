@@ -12,7 +12,8 @@ import torch
 
 from ..data.symmetry import dihedral, dihedral_inverse
 from ..models.features import boost_inputs
-from ..reference.critical_points import critical_points_ref, merge_condition_ref, random_points_ref
+from ..reference.critical_points import critical_points_ref, random_points_ref
+from ..reference.merge_condition import merge_condition_ref
 from .params import BoostParams
 
 

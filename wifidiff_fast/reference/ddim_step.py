@@ -1,7 +1,14 @@
 """Reference DDIM update (the specification of the fused ``ddim_step`` op).
 
-Numbered as in diffusers' ``DDIMScheduler.step`` and the DDIM paper (Song et al. 2021, eq. 12),
-so this, the C++ and the Triton kernel read side by side.
+With the per-step coefficients of one table row (``sampling.schedules.ddim_table``), the DDIM
+update of Song et al. 2021, eq. 12, with σ_t(η) from eq. 16 folded into the table:
+
+    x0_pred = (x_t − sqrt(1 − ᾱ_t)·ε) / sqrt(ᾱ_t)                    (step 1)
+    x_prev  = sqrt(ᾱ_prev)·x0_pred + sqrt(1 − ᾱ_prev − σ_t²)·ε + σ_t·z  (steps 3–5)
+
+The numbered steps below (1, 2, 2b, 3, 4, 5) are this project's own; the C++ (``csrc/ddim_step.h``)
+and the Triton kernel (``kernels/ddim_step.py``) use the same numbers so the three read side by
+side. The results match diffusers' ``DDIMScheduler.step`` (``tests/sampling/test_ddim.py``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ..reference.ddim import ddim_step_ref
+from ..reference.ddim_step import ddim_step_ref
 
 
 def ddim_sample(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, table: torch.Tensor,
