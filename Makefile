@@ -28,11 +28,11 @@ run: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# Style gate (CI runs it before the tests): ruff lint + format check, clang-format on csrc/.
+# Style gate (CI runs it before the tests): ruff lint + format check, clang-format on the C++/CUDA.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/clang-format --dry-run --Werror csrc/*.h csrc/*.cuh csrc/*.cpp csrc/*.cu
+	$(VENV)/bin/clang-format --dry-run --Werror wifidiff_fast/csrc/*.h wifidiff_fast/csrc/*.cuh wifidiff_fast/csrc/*.cpp wifidiff_fast/csrc/*.cu
 
 eval: setup
 	$(PY) -m wifidiff_fast.eval --dataset brat-val --methods idw,rbf,kriging,wifidiff

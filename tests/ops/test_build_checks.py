@@ -41,7 +41,7 @@ def test_one_stem_per_op_everywhere():
     pkg = root / "wifidiff_fast"
     assert set(OPS) >= {"ddim_step", "critical_points", "merge_condition", "elect"}
     for op in OPS:
-        for path in (pkg / "reference" / f"{op}.py", pkg / "ops" / f"{op}.py", root / "kernels" / f"{op}.py",
+        for path in (pkg / "reference" / f"{op}.py", pkg / "ops" / f"{op}.py", pkg / "kernels" / f"{op}.py",
                      _native.CSRC / f"{op}.cpp", _native.CSRC / f"{op}_cuda.cu",
                      root / "tests" / "ops" / f"test_{op}.py"):
             assert path.is_file(), f"op {op!r} has no {path.relative_to(root)}"
