@@ -12,9 +12,11 @@ import pytest
 from wifidiff_fast.data.protocol import draw_samples, map_seed
 from wifidiff_fast.data.scene import Scene
 from wifidiff_fast.eval import datasets as ds_mod
-from wifidiff_fast.eval import metrics, runner
-from wifidiff_fast.eval.runner import (EstimatorOptions, EvaluationError, evaluate, main,
-                                       register_method, resolve_methods, to_markdown)
+from wifidiff_fast.eval import methods as methods_mod, metrics, runner
+from wifidiff_fast.eval.cli import main
+from wifidiff_fast.eval.methods import EstimatorOptions, register_method, resolve_methods
+from wifidiff_fast.eval.report import to_markdown
+from wifidiff_fast.eval.runner import EvaluationError, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,8 +44,8 @@ def registry():
 
     yield add
     for name in added:
-        runner.unregister_method(name)
-    runner._ESTIMATORS.clear()
+        methods_mod.unregister_method(name)
+    methods_mod._ESTIMATORS.clear()
 
 
 def test_every_method_sees_the_same_samples(registry):
@@ -157,9 +159,9 @@ def fake_estimator(monkeypatch):
     mod.RadioMapEstimator = _FakeEstimator
     monkeypatch.setitem(sys.modules, "wifidiff_fast.pipeline.estimator", mod)
     _FakeEstimator.created, _FakeEstimator.calls = [], []
-    runner._ESTIMATORS.clear()
+    methods_mod._ESTIMATORS.clear()
     yield _FakeEstimator
-    runner._ESTIMATORS.clear()
+    methods_mod._ESTIMATORS.clear()
 
 
 def test_estimator_methods_wiring(fake_estimator):
@@ -191,7 +193,7 @@ def test_estimator_methods_wiring(fake_estimator):
 
 
 def test_import_of_eval_does_not_load_the_estimator():
-    code = ("import sys, wifidiff_fast.eval, wifidiff_fast.eval.runner; "
+    code = ("import sys, wifidiff_fast.eval, wifidiff_fast.eval.runner, wifidiff_fast.eval.cli; "
             "assert 'wifidiff_fast.pipeline.estimator' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
@@ -213,7 +215,7 @@ def _one_line_error(capsys, argv, code=2):
 
 def test_cli_bad_inputs(capsys, tmp_path, monkeypatch, tiny_dataset):
     monkeypatch.setitem(sys.modules, "wifidiff_fast.pipeline.estimator", None)  # import fails
-    runner._ESTIMATORS.clear()
+    methods_mod._ESTIMATORS.clear()
     cases = [
         (["--dataset", "nope"], "unknown dataset"),
         (["--dataset", "tiny", "--methods", "magic"], "unknown method"),

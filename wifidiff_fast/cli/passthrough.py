@@ -10,7 +10,7 @@ import importlib
 
 # subcommand -> (module whose main(argv) runs it, one-line help)
 COMMANDS = {
-    "evaluate": ("wifidiff_fast.eval.runner", "methods × N × data set → markdown + JSON (--dataset examples works "
+    "evaluate": ("wifidiff_fast.eval.cli", "methods × N × data set → markdown + JSON (--dataset examples works "
                                               "anywhere; brat-val needs the development data)"),
     "train": ("wifidiff_fast.train.__main__", "train (resumably) and export a checkpoint"),
     "bench": ("wifidiff_fast.bench.__main__", "benchmarks: ops, pipeline, reuse"),

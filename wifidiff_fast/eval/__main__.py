@@ -1,8 +1,8 @@
-"""``python -m wifidiff_fast.eval``: see :mod:`wifidiff_fast.eval.runner`."""
+"""``python -m wifidiff_fast.eval``: see :mod:`wifidiff_fast.eval.cli`."""
 
 import sys
 
-from .runner import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
