@@ -5,7 +5,7 @@
 #
 # * Dr.Jit (Sionna's JIT) crashes with the LLVM 15 these Debian 12 machines ship; it needs
 #   Debian's libllvm19. This script installs it with apt-get when it is missing (needs root or
-#   sudo) and prints the DRJIT_LIBLLVM_PATH to export. wifidiff_fast.data.raytrace sets that
+#   sudo) and prints the DRJIT_LIBLLVM_PATH to export. wifidiff_fast.raytrace sets that
 #   variable itself (only when unset) to the same path, so exporting it is optional.
 # * Idempotent: running it again changes nothing once everything is in place.
 # * Env overrides: PYTHON (default: python in PATH), SIONNA_RT_SPEC (default: sionna-rt>=1.0).

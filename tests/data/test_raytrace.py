@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from wifidiff_fast.data import raytrace as R
+from wifidiff_fast import raytrace as R
 from wifidiff_fast.data.units import P_MIN_DBM
 
 

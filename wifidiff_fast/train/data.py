@@ -4,7 +4,7 @@
   WinProp data family the product is judged on. Region 2 is never read here: it is the
   validation region.
 * ``sim``: the project's vectorised simulator, generated on the fly on the same device.
-* ``raytrace``: a Sionna RT corpus on disk (``python -m wifidiff_fast.data.raytrace``), if present.
+* ``raytrace``: a Sionna RT corpus on disk (``python -m wifidiff_fast.raytrace``), if present.
 
 Every batch holds model-space targets ``x0 [B,H,W]`` (buildings filled with −1), the building
 mask ``B``, and a sparse-sample condition ``S, M`` with N drawn log-uniformly per map, so one
