@@ -318,42 +318,46 @@ def _check(batch, size) -> None:
         raise ValueError(f"size must be an int >= 16, got {size!r}")
 
 
-def simulate_batch(
-    batch: int,
-    size: int = 256,
-    seed: int | torch.Generator = 0,
-    device="cpu",
-    config: SimConfig | None = None,
-) -> SimBatch:
-    """Simulate ``batch`` radio maps of ``size × size`` pixels.
+@dataclass
+class _MapDraws:
+    """Per-map draws ``[B]``: scenario, transmitter kind, carrier, pixel size, path-loss exponent."""
 
-    Args:
-        batch: number of maps ``B`` (≥ 1).
-        size: side ``N`` (≥ 16).
-        seed: an int seed or a CPU ``torch.Generator`` (consumed; pass the same one on to get the
-            next batch of a stream).
-        device: where the maps are computed and returned.
-        config: what to draw; defaults to ``SimConfig()``.
+    region: torch.Tensor  # bool: a BRAT-like 3-site region crop
+    mast: torch.Tensor  # bool: masts (else access points)
+    freq: torch.Tensor  # MHz
+    px: torch.Tensor  # pixel size, m
+    ple: torch.Tensor  # path-loss exponent
+    layout_scale: torch.Tensor
 
-    Returns:
-        :class:`SimBatch` with ``rss_dbm`` ``float32 [B, N, N]`` etc.
-    """
-    _check(batch, size)
-    cfg = config or SimConfig()
+
+@dataclass
+class _TxDraws:
+    """Per-transmitter draws ``[B, T]`` (``T = MAX_TX`` slots, unused ones included)."""
+
+    power_dbm: torch.Tensor
+    height_m: torch.Tensor
+    coef: torch.Tensor  # [B, T, 4]: dB per wall/roof edge, dB per building px, soft cap dB, clear radius px
+    rot: torch.Tensor  # sector rotation, rad
+    tilt: torch.Tensor  # downtilt, deg
+    vbeam: torch.Tensor  # vertical beamwidth, deg
+    shadow_sigma: torch.Tensor  # dB
+    shadow_corr: torch.Tensor  # px
+    noise: torch.Tensor | None  # [B, T, N, N] white noise of the shadowing field
+
+
+def _generator(seed: int | torch.Generator) -> torch.Generator:
     if isinstance(seed, torch.Generator):
         if seed.device.type != "cpu":
             raise ValueError("seed generator must be a CPU torch.Generator")
-        g = seed
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        g = torch.Generator().manual_seed(int(seed))
-    else:
-        raise ValueError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
-    B, N, T = int(batch), int(size), MAX_TX
-    dev = torch.device(device)
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return torch.Generator().manual_seed(int(seed))
+    raise ValueError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
 
-    # ---------------- per-map draws (CPU, fixed order) ----------------
-    fixed_tx = cfg.tx_rc is not None
-    if fixed_tx or cfg.scenario == "random":
+
+def _draw_maps(g: torch.Generator, B: int, cfg: SimConfig) -> _MapDraws:
+    """Step 1: what each map is (CPU draws in a fixed order, whatever the config fixes)."""
+    if cfg.tx_rc is not None or cfg.scenario == "random":
         region = torch.zeros(B, dtype=torch.bool)
         torch.rand(B, generator=g)  # keep the draw sequence independent of the scenario
     elif cfg.scenario == "region":
@@ -375,9 +379,13 @@ def simulate_batch(
     ple = _pick(mast, _u(g, B, cfg.mast_path_loss_exp_range), _u(g, B, cfg.ap_path_loss_exp_range))
     if cfg.path_loss_exp is not None:
         ple = torch.full((B,), float(cfg.path_loss_exp))
-    lscale = _pick(mast, _u(g, B, cfg.mast_layout_scale_range), _u(g, B, cfg.ap_layout_scale_range))
+    scale = _pick(mast, _u(g, B, cfg.mast_layout_scale_range), _u(g, B, cfg.ap_layout_scale_range))
+    return _MapDraws(region, mast, freq, px, ple, scale)
 
-    # ---------------- layout ----------------
+
+def _layout(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws,
+            dev: torch.device) -> torch.Tensor:
+    """Step 2: the buildings, ``uint8 [B, N, N]`` on ``dev`` (the config's, or random layouts)."""
     if cfg.buildings is not None:
         bld = cfg.buildings
         bld = bld.detach().cpu() if isinstance(bld, torch.Tensor) else torch.as_tensor(np.asarray(bld))
@@ -386,13 +394,18 @@ def simulate_batch(
         if tuple(bld.shape) != (B, N, N):
             raise ValueError(f"config.buildings must be [{N}, {N}] or [{B}, {N}, {N}], "
                              f"got {tuple(bld.shape)}")
-        bld = (bld > 0).to(torch.uint8).to(dev)
-    else:
-        # Draw each map's target fraction here so mast maps can use their own range.
-        fl = _pick(mast, _u(g, B, cfg.mast_building_fraction_range), _u(g, B, cfg.building_fraction_range))
-        bld = random_layouts(B, N, g, dev, scale=lscale, fraction=fl)
+        return (bld > 0).to(torch.uint8).to(dev)
+    # Draw each map's target fraction here so mast maps can use their own range.
+    fraction = _pick(maps.mast, _u(g, B, cfg.mast_building_fraction_range),
+                     _u(g, B, cfg.building_fraction_range))
+    return random_layouts(B, N, g, dev, scale=maps.layout_scale, fraction=fraction)
 
-    # ---------------- transmitters ----------------
+
+def _place_transmitters(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws,
+                        bld: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 3: transmitter positions ``tx [B, T, 2]`` (NaN in unused slots), ``n_tx [B]`` and the
+    used-slot mask ``[B, T]``."""
+    T = MAX_TX
     # Region crops: 3 sites at BRAT's 1/4, 3/4 placement in a larger region, seen through a crop.
     reg_scale = _u(g, (B, 2), cfg.region_scale_range) * N
     crop_off = torch.rand((B, 2), generator=g) * (reg_scale - N)
@@ -408,22 +421,25 @@ def simulate_batch(
     ci = cand.round().long()
     on_map = ((ci >= 0) & (ci < N)).all(-1)
     cic = ci.clamp(0, N - 1)
-    bld_cpu = bld.cpu()
-    on_bld = bld_cpu[torch.arange(B)[:, None, None], cic[..., 0], cic[..., 1]].bool() & on_map
-    ok = ~on_bld | mast[:, None, None]
+    on_bld = bld.cpu()[torch.arange(B)[:, None, None], cic[..., 0], cic[..., 1]].bool() & on_map
+    ok = ~on_bld | maps.mast[:, None, None]
     first = torch.argmax(ok.to(torch.int8), dim=-1)  # first acceptable candidate (0 if none)
     rnd_tx = torch.gather(cand, 2, first[..., None, None].expand(-1, -1, 1, 2))[:, :, 0]
-    tx = _pick(region, reg_tx, rnd_tx)
-    n_tx = torch.where(region, torch.full((B,), T), n_rand)
-    if fixed_tx:
+    tx = _pick(maps.region, reg_tx, rnd_tx)
+    n_tx = torch.where(maps.region, torch.full((B,), T), n_rand)
+    if cfg.tx_rc is not None:
         fx = torch.as_tensor(np.asarray(cfg.tx_rc, dtype=np.float32))
         tx = torch.full((B, T, 2), float("nan"))
         tx[:, : fx.shape[0]] = fx
         n_tx = torch.full((B,), fx.shape[0], dtype=torch.int64)
     used = torch.arange(T)[None] < n_tx[:, None]  # [B, T]
     tx = torch.where(used[..., None], tx, torch.tensor(float("nan")))
+    return tx, n_tx, used
 
-    # Per-transmitter parameters [B, T].
+
+def _draw_transmitters(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws) -> _TxDraws:
+    """Step 4: power, height, antenna and loss coefficients, shadowing of every transmitter slot."""
+    T = MAX_TX
     p_ap = _u(g, (B, T), cfg.ap_power_dbm_range)
     h_ap = _u(g, (B, T), cfg.ap_height_m_range)
     h_mast = _u(g, (B, T), cfg.mast_height_m_range)
@@ -434,25 +450,44 @@ def simulate_batch(
                         _u(g, (B, T), cfg.ap_pen_cap_db_range), torch.zeros(B, T)], -1)
     c_ms = torch.stack([_u(g, (B, T), cfg.mast_roof_db_range), _u(g, (B, T), cfg.mast_roof_db_per_px_range),
                         _u(g, (B, T), cfg.mast_roof_cap_db_range), torch.full((B, T), 1.5)], -1)
-    sh_sigma = torch.where(mast[:, None], _u(g, (B, T), cfg.mast_shadow_sigma_db_range),
+    sh_sigma = torch.where(maps.mast[:, None], _u(g, (B, T), cfg.mast_shadow_sigma_db_range),
                            _u(g, (B, T), cfg.shadow_sigma_db_range))
     sh_corr = _u(g, (B, T), cfg.shadow_corr_px_range)
     noise = torch.randn((B, T, N, N), generator=g) if cfg.shadowing else None
 
-    mast_t = mast[:, None].expand(B, T)
-    p_tx = torch.where(mast_t, torch.tensor(cfg.mast_power_dbm), p_ap)
-    h_tx = torch.where(mast_t, h_mast, h_ap)
+    mast_t = maps.mast[:, None].expand(B, T)
+    power = torch.where(mast_t, torch.tensor(cfg.mast_power_dbm), p_ap)
+    height = torch.where(mast_t, h_mast, h_ap)
     coef = torch.where(mast_t[..., None], c_ms, c_ap)
-    coef[..., :2] *= (freq[:, None, None] / 1750.0) ** cfg.loss_freq_exp
+    coef[..., :2] *= (maps.freq[:, None, None] / 1750.0) ** cfg.loss_freq_exp
+    return _TxDraws(power, height, coef, rot, tilt, vbeam, sh_sigma, sh_corr, noise)
 
-    # ---------------- physics on device, over the n used transmitters ----------------
-    # Only used slots are computed: index them once (CPU, deterministic order), scatter back below.
-    sel = used.reshape(-1).nonzero()[:, 0]  # [n] into the flattened B·T slots
-    owner = sel // T  # map of each used transmitter
-    to = lambda x: x.to(dev)  # noqa: E731
-    flat = lambda x: to(x.reshape(B * T, *x.shape[2:])[sel])  # noqa: E731  [B, T, ...] → [n, ...]
-    per = lambda x: to(x[owner])[:, None, None]  # noqa: E731  per-map [B] → [n, 1, 1]
-    txf = flat(tx)
+
+class _UsedSlots:
+    """The used transmitter slots, indexed once (CPU, deterministic order) and moved to ``dev``:
+    physics runs over these ``n`` transmitters only and is scattered back to ``[B, T]`` at the end."""
+
+    def __init__(self, used: torch.Tensor, dev: torch.device):
+        self.B, self.T = used.shape
+        self.dev = dev
+        self.sel = used.reshape(-1).nonzero()[:, 0]  # [n] into the flattened B·T slots
+        self.owner = self.sel // self.T  # the map of each used transmitter
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, ...]`` → ``[n, ...]`` on the device."""
+        return x.reshape(self.B * self.T, *x.shape[2:])[self.sel].to(self.dev)
+
+    def per_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-map ``[B]`` → ``[n, 1, 1]`` on the device."""
+        return x[self.owner].to(self.dev)[:, None, None]
+
+
+def _received_power_db(slots: _UsedSlots, N: int, cfg: SimConfig, maps: _MapDraws, txd: _TxDraws,
+                       tx: torch.Tensor, bld: torch.Tensor) -> torch.Tensor:
+    """Step 5: each used transmitter's power at every pixel, ``[n, N, N]`` dBm: path loss, building
+    obstruction along the ray, the mast antenna pattern (or the calibrated prior), shadowing."""
+    dev = slots.dev
+    txf = slots.flat(tx)
     rr = torch.arange(N, device=dev, dtype=torch.float32)[None, :, None]
     cc = torch.arange(N, device=dev, dtype=torch.float32)[None, None, :]
     dr = rr - txf[:, 0, None, None]  # [n, H, 1]
@@ -462,50 +497,100 @@ def simulate_batch(
     ref = frames[0][:, None, None]
     theta = ref + _wrap(torch.atan2(dr, dc) - ref)
 
-    occ = bld.float()[to(owner)]  # [n, H, W]
-    obst = _obstruction_loss(occ, txf, flat(coef), rho, theta, frames, cfg.ray_step_px)
+    occ = bld.float()[slots.owner.to(dev)]  # [n, H, W]
+    obst = _obstruction_loss(occ, txf, slots.flat(txd.coef), rho, theta, frames, cfg.ray_step_px)
 
-    dh = flat((h_tx - cfg.rx_height_m).clamp_min(0.0))[:, None, None]
-    d_h = rho * per(px)  # horizontal distance, m
+    dh = slots.flat((txd.height_m - cfg.rx_height_m).clamp_min(0.0))[:, None, None]
+    d_h = rho * slots.per_map(maps.px)  # horizontal distance, m
     d3 = torch.sqrt(d_h**2 + dh**2).clamp_min(1.0)
-    pl = 20 * torch.log10(per(freq)) - 27.55 + 10 * per(ple) * torch.log10(d3)
-    p = flat(p_tx)[:, None, None] - pl - obst
+    pl = 20 * torch.log10(slots.per_map(maps.freq)) - 27.55 + 10 * slots.per_map(maps.ple) * torch.log10(d3)
+    p = slots.flat(txd.power_dbm)[:, None, None] - pl - obst
 
-    m = to(mast_t.reshape(-1)[sel].nonzero()[:, 0])  # masts among the used transmitters
+    mast_t = maps.mast[:, None].expand(slots.B, slots.T)
+    m = mast_t.reshape(-1)[slots.sel].nonzero()[:, 0].to(dev)  # masts among the used transmitters
     if m.numel():
         dr_m, dc_m = dr[m], dc[m]
         az = torch.atan2(dc_m, -dr_m)  # clockwise from north (row 0 is north)
         elev = torch.rad2deg(torch.atan2(dh[m].expand_as(d_h[m]), d_h[m]))
-        p[m] += _mast_gain_db(az, elev, flat(rot)[m], flat(tilt)[m], flat(vbeam)[m],
-                              cfg.mast_hbeam_deg, cfg.mast_gain_dbi)
+        p[m] += _mast_gain_db(az, elev, slots.flat(txd.rot)[m], slots.flat(txd.tilt)[m],
+                              slots.flat(txd.vbeam)[m], cfg.mast_hbeam_deg, cfg.mast_gain_dbi)
         if cfg.mast_model == "prior":
-            # The calibrated propagation prior (the one inference localises with) replaces the
-            # drawn mast physics: BRAT-faithful fall-off, sector ring and building losses.
-            from ..physics.prior import load_calibration, site_maps
+            _replace_masts_by_prior(p, m, slots, txf, maps, txd, bld)
+    if txd.noise is not None:
+        p = p + _shadowing(slots.flat(txd.noise), slots.flat(txd.shadow_sigma), slots.flat(txd.shadow_corr))
+    return p
 
-            prior = load_calibration()
-            rot_m, owner_m = flat(rot)[m], owner.to(dev)[m]
-            for k, j in enumerate(m.tolist()):
-                i = int(owner_m[k])
-                p[j] = site_maps(bld[i].cpu(), txf[j:j + 1].cpu(), float(freq[i]), prior,
-                                 rot=float(rot_m[k]), step_px=1.0)[0].to(dev)
-    if noise is not None:
-        p = p + _shadowing(flat(noise), flat(sh_sigma), flat(sh_corr))
+
+def _replace_masts_by_prior(p: torch.Tensor, m: torch.Tensor, slots: _UsedSlots, txf: torch.Tensor,
+                            maps: _MapDraws, txd: _TxDraws, bld: torch.Tensor) -> None:
+    """``mast_model="prior"``: the calibrated propagation prior (the one inference localises with)
+    replaces the drawn mast physics — BRAT-faithful fall-off, sector ring and building losses."""
+    from ..physics.prior import load_calibration, site_maps
+
+    prior = load_calibration()
+    rot_m, owner_m = slots.flat(txd.rot)[m], slots.owner.to(slots.dev)[m]
+    for k, j in enumerate(m.tolist()):
+        i = int(owner_m[k])
+        p[j] = site_maps(bld[i].cpu(), txf[j:j + 1].cpu(), float(maps.freq[i]), prior,
+                         rot=float(rot_m[k]), step_px=1.0)[0].to(slots.dev)
+
+
+def _power_sum_dbm(p: torch.Tensor, slots: _UsedSlots, N: int) -> torch.Tensor:
+    """Step 6: the transmitters of a map add up in mW, ``float32 [B, N, N]`` dBm, clipped."""
     # Scatter into the B·T slots and sum in a fixed order (index_add_ uses atomics on CUDA, whose
     # summation order varies run to run).
-    mw = torch.zeros((B * T, N, N), device=dev)
-    mw[to(sel)] = torch.pow(10.0, p / 10)
-    total = mw.reshape(B, T, N, N).sum(1).clamp_min(1e-30)
-    rss = (10 * torch.log10(total)).clamp(P_MIN_DBM, P_MAX_DBM).to(torch.float32)
+    mw = torch.zeros((slots.B * slots.T, N, N), device=slots.dev)
+    mw[slots.sel.to(slots.dev)] = torch.pow(10.0, p / 10)
+    total = mw.reshape(slots.B, slots.T, N, N).sum(1).clamp_min(1e-30)
+    return (10 * torch.log10(total)).clamp(P_MIN_DBM, P_MAX_DBM).to(torch.float32)
+
+
+def simulate_batch(
+    batch: int,
+    size: int = 256,
+    seed: int | torch.Generator = 0,
+    device="cpu",
+    config: SimConfig | None = None,
+) -> SimBatch:
+    """Simulate ``batch`` radio maps of ``size × size`` pixels.
+
+    The physical steps, in order (every random draw from one CPU generator, in a fixed order):
+    what each map is (:func:`_draw_maps`), its buildings (:func:`_layout`), where its transmitters
+    stand (:func:`_place_transmitters`) and what they are (:func:`_draw_transmitters`), each
+    transmitter's received power (:func:`_received_power_db`), their power sum (:func:`_power_sum_dbm`).
+
+    Args:
+        batch: number of maps ``B`` (≥ 1).
+        size: side ``N`` (≥ 16).
+        seed: an int seed or a CPU ``torch.Generator`` (consumed; pass the same one on to get the
+            next batch of a stream).
+        device: where the maps are computed and returned.
+        config: what to draw; defaults to ``SimConfig()``.
+
+    Returns:
+        :class:`SimBatch` with ``rss_dbm`` ``float32 [B, N, N]`` etc.
+    """
+    _check(batch, size)
+    cfg = config or SimConfig()
+    g = _generator(seed)
+    B, N = int(batch), int(size)
+    dev = torch.device(device)
+
+    maps = _draw_maps(g, B, cfg)
+    bld = _layout(g, B, N, cfg, maps, dev)
+    tx, n_tx, used = _place_transmitters(g, B, N, cfg, maps, bld)
+    txd = _draw_transmitters(g, B, N, cfg, maps)
+    slots = _UsedSlots(used, dev)
+    p = _received_power_db(slots, N, cfg, maps, txd, tx, bld)
     return SimBatch(
-        rss_dbm=rss,
+        rss_dbm=_power_sum_dbm(p, slots, N),
         buildings=bld,
-        tx_rc=to(tx.float()),
-        n_tx=to(n_tx.long()),
-        freq_mhz=to(freq.float()),
-        is_region=to(region),
-        is_mast=to(mast),
-        pixel_m=to(px.float()),
+        tx_rc=tx.float().to(dev),
+        n_tx=n_tx.long().to(dev),
+        freq_mhz=maps.freq.float().to(dev),
+        is_region=maps.region.to(dev),
+        is_mast=maps.mast.to(dev),
+        pixel_m=maps.px.float().to(dev),
     )
 
 
