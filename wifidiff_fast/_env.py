@@ -50,3 +50,20 @@ def cache_dir() -> Path:
     if value:
         return Path(value).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wifidiff_fast"
+
+
+def progress() -> bool | None:
+    """``WIFIDIFF_PROGRESS``: ``0`` silences progress bars, ``1`` forces them; unset = on a terminal."""
+    value = os.environ.get("WIFIDIFF_PROGRESS", "").strip().lower()
+    if not value:
+        return None
+    return value not in ("0", "false", "no", "off")
+
+
+def runtime_cache_dir() -> Path:
+    """``WIFIDIFF_RUNTIME_CACHE_DIR``: exported networks (AOTInductor, ONNX, TensorRT); default
+    ``<WIFIDIFF_CACHE_DIR>/runtime``."""
+    value = os.environ.get("WIFIDIFF_RUNTIME_CACHE_DIR")
+    if value:
+        return Path(value).expanduser()
+    return cache_dir() / "runtime"

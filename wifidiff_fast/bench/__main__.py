@@ -1,28 +1,28 @@
-"""``python -m wifidiff_fast.bench {ops,pipeline,reuse} ...``: benchmarks (tables for people, JSON for machines)."""
+"""``python -m wifidiff_fast.bench [WORKLOAD ...] [options]``: benchmarks (tables for people, JSON for machines).
+
+* ``paper``, ``batch``, ``reuse``, ``fast`` — the engine beside the eager fp32 reference
+  (:mod:`wifidiff_fast.bench.engine`; ``python -m wifidiff_fast.bench --help``);
+* ``ops`` — the fused ops beside their reference and peers (``ops --help``);
+* ``pipeline`` — per-stage latency of op backends (the earlier table, kept for its recorded runs);
+* ``reuse-accuracy`` — midpoint reuse R: accuracy and generation time on a data set.
+"""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
+
+COMMANDS = {"ops": "wifidiff_fast.bench.ops", "pipeline": "wifidiff_fast.bench.pipeline",
+            "reuse-accuracy": "wifidiff_fast.bench.reuse"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"ops": "wifidiff_fast.bench.ops", "pipeline": "wifidiff_fast.bench.pipeline",
-                "reuse": "wifidiff_fast.bench.reuse"}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        available = [c for c, m in commands.items() if importlib.util.find_spec(m) is not None]
-        print("usage: python -m wifidiff_fast.bench {" + ",".join(available) + "} [options]\n"
-              "  ops       fused ops vs reference and peers (--device, --repeat, --json)\n"
-              "  pipeline  end-to-end stages per backend (--device, --candidates, --json)\n"
-              "  reuse     midpoint reuse ratio: accuracy and generation time")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    name = commands[argv[0]]
-    if importlib.util.find_spec(name) is None:
-        print(f"{argv[0]}: {name} is not available in this build", file=sys.stderr)
-        return 2
-    return int(importlib.import_module(name).main(argv[1:]) or 0)
+    if argv and argv[0] in COMMANDS:
+        return int(importlib.import_module(COMMANDS[argv[0]]).main(argv[1:]) or 0)
+    from .engine import main as engine_main
+
+    return engine_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m wifidiff_fast.bench reuse``: midpoint reuse R — accuracy and generation time.
+"""``python -m wifidiff_fast.bench reuse-accuracy``: midpoint reuse R — accuracy and generation time.
 
 For each R in ``--ratios`` and each map: one call on a cold cache (stage 1 computed and stored)
 and one on the same layout with *new* samples (stage 1 read from the cache: the repeated-layout
@@ -16,7 +16,7 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.bench reuse", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.bench reuse-accuracy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="brat-val")
     p.add_argument("--limit", type=int, default=3, help="maps (default 3)")

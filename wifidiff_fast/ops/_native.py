@@ -3,9 +3,11 @@
 * Nothing happens at import: :func:`status` builds on the first call that asks for it (the first
   op call that selects the ``cpp``/``cuda`` backend), then caches the outcome for the process.
 * The build goes to ``<cache_dir>/native/<tag>`` where the tag names the torch version, the
-  Python version and CPU/CUDA, so a cached library is only ever loaded by the build it was made
-  for. ``build_info.json`` beside it records what it was built for (torch, CUDA, Python,
-  compiler, source hash), and a failure says built-for versus running (as xformers' ``_cpp_lib``).
+  Python version, CPU/CUDA and the checkout (a hash of the ``csrc/`` path: ninja's build files
+  hold absolute source paths, so two clones sharing one directory rebuilt each other's library on
+  every switch), so a cached library is only ever loaded by the build it was made for.
+  ``build_info.json`` beside it records what it was built for (torch, CUDA, Python, compiler,
+  source hash), and a failure says built-for versus running (as xformers' ``_cpp_lib``).
 * No compiler, no ninja, a failed build or ``WIFIDIFF_DISABLE_NATIVE=1``: the extension is simply
   unavailable, with the reason; the ops run on the reference (or Triton) path.
 * The CUDA sources are compiled when torch is a CUDA build, a GPU is visible and nvcc is found.
@@ -95,10 +97,15 @@ def _cpu_isa() -> tuple[str, list[str]]:
     return "base", []
 
 
+def checkout_tag(csrc: Path | None = None) -> str:
+    """A short hash of where the sources live: one build directory per checkout."""
+    return hashlib.sha256(str((csrc or CSRC).resolve()).encode()).hexdigest()[:10]
+
+
 def build_dir(with_cuda: bool) -> Path:
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
     dev = f"cu{torch.version.cuda}" if with_cuda else "cpu"
-    tag = f"torch{torch.__version__.replace('+', '_')}-{py}-{dev}-{_cpu_isa()[0]}"
+    tag = f"torch{torch.__version__.replace('+', '_')}-{py}-{dev}-{_cpu_isa()[0]}-src{checkout_tag()}"
     return _env.cache_dir() / "native" / tag
 
 
@@ -147,6 +154,9 @@ def _build() -> NativeStatus:
     d = build_dir(with_cuda)
     d.mkdir(parents=True, exist_ok=True)
     built_for = _read_build_info(d)
+    if built_for.get("sources") != _source_hash(with_cuda):
+        print("wifidiff_fast: building the native extension (first use, about a minute)…", file=sys.stderr,
+              flush=True)
     cflags = ["-O3", "-fno-math-errno", "-fopenmp", "-DNDEBUG"] + _cpu_isa()[1] + (["-DWITH_CUDA"] if with_cuda else [])
     t0 = time.perf_counter()
     try:

@@ -26,8 +26,8 @@ networks are only read; the midpoint cache has its own lock).
 
 from __future__ import annotations
 
+import contextvars
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -43,6 +43,9 @@ from ..data.validate import check_buildings, check_samples
 from ..models.checkpoint import CheckpointError, load_checkpoint
 from ..models.features import correction_inputs
 from ..reference.elect import ElectionParams
+from ..runtime.engine import NetworkEngine
+from ..runtime.progress import progress
+from ..runtime.timing import StageTimer
 from ..sampling.ddim import ddim_sample
 from ..sampling.schedules import SchedulerConfig, ddim_table
 from .boost import boost_condition, random_points_per_map, rough_map
@@ -58,6 +61,9 @@ MAX_CANDIDATES = 1024
 MAX_STEPS = 1000
 BACKENDS = ("auto", *OP_BACKENDS)
 MODES = ("physics", "diffusion")
+# Called after every DDIM step of the current request (the progress bar); a context variable so
+# concurrent requests from several threads each tick their own bar.
+_step_callback: contextvars.ContextVar = contextvars.ContextVar("wifidiff_step_callback", default=None)
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,16 @@ def _resolve_checkpoint(name_or_path: str | Path) -> Path:
 
 
 class RadioMapEstimator:
+    """See the module notes. ``backend`` picks the fused ops' implementation (``reference`` = the
+    plain PyTorch ops); ``network_backend`` the networks' (:mod:`wifidiff_fast.runtime`:
+    ``eager`` — the default and the reference —, ``compile``, ``aot``, ``onnx``, ``tensorrt`` or
+    ``auto``), in ``network_dtype`` with ``channels_last`` activations (default: on for every
+    backend but eager and tensorrt). ``progress`` shows a bar over the DDIM steps (default: when
+    stderr is a terminal)."""
+
     def __init__(self, nets, config: dict, device: str | torch.device = "cpu", backend: str = "auto",
-                 cache: MidpointCache | None = None, chunk: int | None = None):
+                 cache: MidpointCache | None = None, chunk: int | None = None, network_backend: str = "eager",
+                 network_dtype=None, channels_last: bool | None = None, progress: bool | None = None):
         self.device = _device_arg(device)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -187,17 +201,52 @@ class RadioMapEstimator:
         self.cache = cache if cache is not None else MidpointCache()
         # CPU: small chunks keep the memory of a 64-candidate batch bounded; GPU: one batch.
         self.chunk = chunk or (16 if self.device.type == "cpu" else 256)
+        self.progress = progress
+        # The networks as the pipeline calls them: the eager modules themselves (the reference),
+        # or a NetworkEngine of compiled/exported runners with the same attributes.
+        self.engine = None
+        if network_backend != "eager" or channels_last or network_dtype not in (None, "float32", torch.float32):
+            self.engine = NetworkEngine(nets, self.device, network_backend, network_dtype,
+                                        bool(network_backend != "eager") if channels_last is None else channels_last)
+        self.runners = self.engine if self.engine is not None else nets
+        if self.engine is not None and chunk is None and self.device.type == "cpu":
+            # compiled networks on the CPU: one call per map's K candidates measured fastest
+            # (fewer, larger oneDNN calls; engine_cpu.md) — the eager reference keeps 16
+            self.chunk = 64
+        self._ready: set = set()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "small", device: str = "cpu", backend: str = "auto",
                         cache_bytes: int = 256 * 2**20, cache_dir: str | Path | None = None,
-                        chunk: int | None = None) -> "RadioMapEstimator":
+                        chunk: int | None = None, network_backend: str = "eager", network_dtype=None,
+                        channels_last: bool | None = None, progress: bool | None = None) -> "RadioMapEstimator":
         """Load a packaged checkpoint by name (``"small"``) or a checkpoint directory."""
         dev = _device_arg(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' was requested but this torch sees no CUDA device; use device='cpu'")
         nets, config = load_checkpoint(_resolve_checkpoint(name_or_path), device=dev)
-        return cls(nets, config, dev, backend, MidpointCache(cache_bytes, cache_dir), chunk)
+        return cls(nets, config, dev, backend, MidpointCache(cache_bytes, cache_dir), chunk, network_backend,
+                   network_dtype, channels_last, progress)
+
+    def prepare(self, shape: tuple[int, int] = (256, 256), maps: int = 1, candidates: int | None = None) -> float:
+        """Build or load, ahead of requests, everything a request of ``maps`` maps on a grid of
+        ``shape`` needs: the native ops and the compiled/exported networks. Returns the seconds
+        spent. Requests call it themselves, before their clock starts, so build time never lands
+        in ``timings_ms``; a service calls it at start-up so none lands in a request either."""
+        K = _int_arg("candidates", self.defaults.get("candidates", 64) if candidates is None else candidates)
+        H, W = (int(v) for v in shape)
+        key = (H, W, int(maps), K)
+        if key in self._ready:
+            return 0.0
+        t0 = time.perf_counter()
+        for op in ("ddim_step", "critical_points", "elect"):  # builds the native extension once
+            ops.backend.select(op, self.device, self.backend)
+        if self.engine is not None:
+            total = maps * K
+            batches = {min(self.chunk, total), total % self.chunk} if total else set()
+            self.engine.prepare(H, W, maps, tta=self.boost_params.tta, denoiser_batches=batches)
+        self._ready.add(key)
+        return time.perf_counter() - t0
 
     # ------------------------------------------------------------------ public API
     def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
@@ -316,23 +365,17 @@ class RadioMapEstimator:
             raise ValueError(f"seed must be in [0, 2**63), got {seed}")
         return K, S, R, eta
 
-    @contextmanager
-    def _timed(self, timings: dict, name: str):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        t0 = time.perf_counter()
-        yield
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
+    @property
+    def network_backend(self) -> str:
+        return self.engine.backend if self.engine is not None else "eager"
 
     @torch.inference_mode()
     def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates, boost_candidate,
              known_write):
         dev, n = self.device, len(maps)
         H, W = maps[0][0].shape
-        timings: dict[str, float] = {}
-        t_start = time.perf_counter()
+        self.prepare((H, W), n, K)  # builds and loads outside the request's clock
+        timer = StageTimer(dev, self.network_backend)
         rasters = [rasterise(s, (H, W), self.p_min, self.p_max) for _, s in maps]
         B = torch.stack([torch.from_numpy(b).float() for b, _ in maps]).to(dev)
         S = torch.stack([r[0] for r in rasters]).to(dev)
@@ -340,14 +383,10 @@ class RadioMapEstimator:
 
         # --- boost block -------------------------------------------------------------
         if use_boost:
-            with self._timed(timings, "boost"):
-                R_hat = rough_map(self.nets.boost, B, S, M, tta=self.boost_params.tta)
-            with self._timed(timings, "critical_points"):
-                cond = boost_condition(R_hat, B, S, M, self.boost_params, random_points_per_map(seed),
-                                       critical_points=partial(ops.critical_points, backend=self.backend),
-                                       merge_condition=partial(ops.merge_condition, backend=self.backend))
-                S_prime, M_prime = cond.S_prime, cond.M_prime
-                crit = cond.points[:, :self.boost_params.n_critical]
+            with timer.stage("boost"):
+                R_hat = rough_map(self.runners.boost, B, S, M, tta=self.boost_params.tta)
+            with timer.stage("critical_points"):
+                S_prime, M_prime, crit = self._condition(R_hat, B, S, M, random_points_per_map(seed))
         else:
             R_hat, S_prime, M_prime = torch.zeros_like(S), S, M
             crit = torch.full((n, 0, 2), -1, dtype=torch.long, device=dev)
@@ -364,29 +403,49 @@ class RadioMapEstimator:
             alpha = torch.full((n,), float("nan"), device=dev)
         else:
             # --- generation block (with midpoint reuse) ------------------------------
-            with self._timed(timings, "generation"):
-                cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta,
-                                      seed, 1.0 if use_boost else 0.0, known_write)
+            with timer.stage("generation"), progress(S_steps, f"generation ({n}x{K} candidates)", self.progress,
+                                                     unit="step") as bar:
+                token = _step_callback.set(lambda *_: bar.update())
+                try:
+                    cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta,
+                                          seed, 1.0 if use_boost else 0.0, known_write)
+                finally:
+                    _step_callback.reset(token)
             # --- election block -------------------------------------------------------
-            with self._timed(timings, "election"):
-                if use_boost:
-                    feats = correction_inputs(R_hat, S, M, B, self.p_max - self.p_min)
-                    alpha = torch.exp(self.nets.correction(feats)).float()
-                    if boost_candidate:
-                        cand = torch.cat([cand, R_hat[:, None].to(cand.dtype)], dim=1)
-                else:
-                    alpha = torch.zeros(n, device=dev)  # no R̂ to correct towards
-                scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params,
-                                                    backend=self.backend)
-                if use_boost and boost_candidate:
-                    # the uncertainty is the spread of the K diffusion candidates, not of R̂ vs them
-                    db = self.election_params.db_span / 2
-                    spread = cand[:, :K].float().std(dim=1, unbiased=False) * db * (B == 0)
-                if not use_elect:
-                    elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
-                chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
-        timings["total"] = (time.perf_counter() - t_start) * 1e3
+            with timer.stage("election"):
+                chosen, cand, scores, elected, spread, alpha = self._elect(cand, R_hat, B, S, M, use_boost,
+                                                                           boost_candidate, use_elect)
+        return self._results(maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timer.result(),
+                             return_candidates)
 
+    def _condition(self, R_hat, B, S, M, random_points):
+        """Critical + random points of R̂ merged with the samples: ``S′, M′`` and the critical points."""
+        cond = boost_condition(R_hat, B, S, M, self.boost_params, random_points,
+                               critical_points=partial(ops.critical_points, backend=self.backend),
+                               merge_condition=partial(ops.merge_condition, backend=self.backend))
+        return cond.S_prime, cond.M_prime, cond.points[:, :self.boost_params.n_critical]
+
+    def _elect(self, cand, R_hat, B, S, M, use_boost, boost_candidate, use_elect):
+        """The election block on ``[n, K, H, W]`` candidates (no host synchronisation)."""
+        n, K, H, W = cand.shape
+        if use_boost:
+            feats = correction_inputs(R_hat, S, M, B, self.p_max - self.p_min)
+            alpha = torch.exp(self.runners.correction(feats)).float()
+            if boost_candidate:
+                cand = torch.cat([cand, R_hat[:, None].to(cand.dtype)], dim=1)
+        else:
+            alpha = torch.zeros(n, device=cand.device)  # no R̂ to correct towards
+        scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params, backend=self.backend)
+        if use_boost and boost_candidate:
+            # the uncertainty is the spread of the K diffusion candidates, not of R̂ vs them
+            db = self.election_params.db_span / 2
+            spread = cand[:, :K].float().std(dim=1, unbiased=False) * db * (B == 0)
+        if not use_elect:
+            elected = torch.zeros_like(elected)  # ablation: the first candidate, no election
+        chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
+        return chosen, cand, scores, elected, spread, alpha
+
+    def _results(self, maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timings, return_candidates):
         out = []
         for b_idx, (b, s) in enumerate(maps):
             rss = model_to_dbm(chosen[b_idx].float().cpu().numpy().astype(np.float64), self.p_min, self.p_max)
@@ -409,14 +468,9 @@ class RadioMapEstimator:
                 candidates_dbm=cands))
         return out
 
-    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost,
-                  known_write=False):
-        """``[n, K, H, W]`` candidates (model space) for n maps."""
+    def _start(self, n, K, H, W, steps, eta, seed):
+        """x_T ``[n·K, H, W]`` (seeded per map) and the η-noise function of step i (or None)."""
         dev = self.device
-        n, H, W = B.shape
-        table, timesteps = ddim_table(self.scheduler, steps, eta, device=dev)
-        rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731  [n,H,W] -> [n·K,H,W]
-        Bk = rep(B)
         x = torch.cat([initial_noise(K, (H, W), seed, dev)[0] for _ in range(n)])
         noise_fn = None
         if eta > 0:
@@ -424,36 +478,61 @@ class RadioMapEstimator:
                 g = torch.Generator().manual_seed(_stream_seed(seed, 1 + i))
                 z = torch.randn((K, H, W), generator=g)
                 return z.repeat(n, 1, 1).to(dev)
+        return x, noise_fn
 
-        def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0, write=False):
+    def _step_fn(self, S_prime, M_prime, steps, write):
+        def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0):
             # the known raster [n, H, W] is shared by each map's K candidates (no repeat needed)
             known = dict(known=S_prime, known_mask=M_prime) if write and i < steps - 1 else {}
             return ops.ddim_step(x_t, eps, tbl, i, noise=noise, clip_sample=clip_sample,
                                  clip_range=clip_range, backend=self.backend, **known)
+        return step_fn
 
-        clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
+    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost,
+                  known_write=False):
+        """``[n, K, H, W]`` candidates (model space) for n maps."""
+        n, H, W = B.shape
+        x, noise_fn = self._start(n, K, H, W, steps, eta, seed)
         m = reuse_steps(R, steps)
         if m > 0:
-            # Stage 1: static-only condition; K midpoints per layout, cached as fp16. Both hit and
-            # miss continue from the fp16 value, so results do not depend on the cache state.
-            sampler = {"K": K, "steps": steps, "eta": eta, **self.scheduler.to_dict()}
-            keys = [midpoint_key(b, self.model_id, sampler, seed, m) for b in layouts]
-            mids = [self.cache.get(k) for k in keys]
-            missing = [i for i, v in enumerate(mids) if v is None]
-            if missing:
-                sel = torch.tensor(missing, device=dev)
-                xs = x.view(n, K, H, W)[sel].reshape(-1, H, W)
-                Bs = Bk.view(n, K, H, W)[sel].reshape(-1, H, W)
-                zeros = torch.zeros_like(Bs)
-                eps_fn = make_eps_fn(self.nets.denoiser, table, timesteps, Bs, zeros, zeros, zeros, 0.0, 0.0,
-                                     self.scheduler.prediction_type, self.chunk)
-                sub_noise = None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
-                mid, _ = ddim_sample(eps_fn, xs, table, 0, m, step_fn=step_fn, noise_fn=sub_noise, **clip)
-                for j, i in enumerate(missing):
-                    mids[i] = self.cache.put(keys[i], mid.view(len(missing), K, H, W)[j])
-            x = torch.cat([v.to(dev, torch.float32) for v in mids])
-        eps_fn = make_eps_fn(self.nets.denoiser, table, timesteps, Bk, rep(S_prime), rep(M_prime), rep(R_hat),
+            x = self._midpoints(x, B, layouts, K, steps, m, eta, seed, noise_fn)
+        return self._denoise(x, B, S_prime, M_prime, R_hat, K, steps, m, eta, has_boost, known_write, noise_fn)
+
+    def _midpoints(self, x, B, layouts, K, steps, m, eta, seed, noise_fn):
+        """Stage 1 of midpoint reuse: static-only condition; K midpoints per layout, cached as
+        fp16. Both hit and miss continue from the fp16 value, so results do not depend on the
+        cache state. Returns ``[n·K, H, W]``."""
+        dev = self.device
+        n, H, W = B.shape
+        table, timesteps = ddim_table(self.scheduler, steps, eta, device=dev)
+        clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
+        sampler = {"K": K, "steps": steps, "eta": eta, **self.scheduler.to_dict()}
+        keys = [midpoint_key(b, self.model_id, sampler, seed, m) for b in layouts]
+        mids = [self.cache.get(k) for k in keys]
+        missing = [i for i, v in enumerate(mids) if v is None]
+        if missing:
+            sel = torch.tensor(missing, device=dev)
+            xs = x.view(n, K, H, W)[sel].reshape(-1, H, W)
+            Bs = B[sel].repeat_interleave(K, 0)
+            zeros = torch.zeros_like(Bs)
+            eps_fn = make_eps_fn(self.runners.denoiser, table, timesteps, Bs, zeros, zeros, zeros, 0.0, 0.0,
+                                 self.scheduler.prediction_type, self.chunk)
+            sub_noise = None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
+            mid, _ = ddim_sample(eps_fn, xs, table, 0, m, step_fn=self._step_fn(None, None, steps, False),
+                                 noise_fn=sub_noise, callback=_step_callback.get(), **clip)
+            for j, i in enumerate(missing):
+                mids[i] = self.cache.put(keys[i], mid.view(len(missing), K, H, W)[j])
+        return torch.cat([v.to(dev, torch.float32) for v in mids])
+
+    def _denoise(self, x, B, S_prime, M_prime, R_hat, K, steps, start, eta, has_boost, known_write, noise_fn):
+        """DDIM steps ``start .. S-1`` under the full condition from ``x [n·K, H, W]`` →
+        ``[n, K, H, W]`` (graph-capturable: no host synchronisation)."""
+        n, H, W = B.shape
+        table, timesteps = ddim_table(self.scheduler, steps, eta, device=self.device)
+        rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731  [n,H,W] -> [n·K,H,W]
+        clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
+        eps_fn = make_eps_fn(self.runners.denoiser, table, timesteps, rep(B), rep(S_prime), rep(M_prime), rep(R_hat),
                              1.0, has_boost, self.scheduler.prediction_type, self.chunk)
-        x, _ = ddim_sample(eps_fn, x, table, m, steps, step_fn=partial(step_fn, write=known_write),
-                           noise_fn=noise_fn, **clip)
+        x, _ = ddim_sample(eps_fn, x, table, start, steps, step_fn=self._step_fn(S_prime, M_prime, steps, known_write),
+                           noise_fn=noise_fn, callback=_step_callback.get(), **clip)
         return x.clamp(-1, 1).view(n, K, H, W)

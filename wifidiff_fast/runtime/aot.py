@@ -1,0 +1,71 @@
+"""``aot``: ``torch.export`` + AOTInductor, built once per (model, input shape, dtype, device,
+torch) and cached on disk (:mod:`.artifacts`); later processes load the package in milliseconds.
+
+The batch dimension is exported dynamic, so one package serves every chunk size of a grid. A
+package that fails to load although its hash checked out (e.g. a library it links moved) is
+discarded and rebuilt once.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+
+import torch
+
+from .artifacts import ArtifactKey
+from .runners import NetworkRunner, dynamic_batch_examples
+
+log = logging.getLogger(__name__)
+PACKAGE_FILE = "model.pt2"
+MAX_BATCH = 4096
+
+
+def export_program(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
+    """The module exported with a dynamic batch dimension shared by all inputs."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    examples = dynamic_batch_examples(inputs)
+    with torch.no_grad():
+        return torch.export.export(module, examples, dynamic_shapes=tuple({0: batch} for _ in examples))
+
+
+class AOTRunner(NetworkRunner):
+    backend = "aot"
+
+    def _exportable(self) -> torch.nn.Module:
+        # AOTInductor has no autocast region: a low-precision package is the module in that dtype
+        return self.module if self.dtype == torch.float32 else copy.deepcopy(self.module).to(self.dtype)
+
+    def key(self, inputs) -> ArtifactKey:
+        shapes = [(-1, *x.shape[1:]) for x in inputs]
+        return ArtifactKey.make("aot", self.source, shapes, self.dtype, self.device,
+                                channels_last=self.channels_last,
+                                input_dtypes=",".join(str(x.dtype) for x in inputs))
+
+    def _build(self, inputs):
+        key = self.key(inputs)
+        module = self._exportable()
+        typed = tuple(x.to(self.dtype) if x.is_floating_point() else x for x in inputs)
+
+        def build(path):
+            log.info("%s[aot]: exporting and compiling for %s (once; cached in %s)", self.name,
+                     [tuple(x.shape) for x in inputs], self.cache.root)
+            program = export_program(module, typed)
+            torch._inductor.aoti_compile_and_package(program, package_path=str(path))
+
+        for attempt in range(2):
+            found = self.cache.get_or_build(key, PACKAGE_FILE, build)
+            try:
+                package = torch._inductor.aoti_load_package(str(found.path))
+                break
+            except Exception as exc:
+                if attempt:
+                    raise
+                log.warning("%s[aot]: cached package %s does not load (%s: %s); rebuilding it",
+                            self.name, found.path, type(exc).__name__, exc)
+                shutil.rmtree(found.path.parent, ignore_errors=True)
+        self.last_lookup = found
+        if self.dtype == torch.float32:
+            return package
+        return lambda *xs: package(*(x.to(self.dtype) if x.is_floating_point() else x for x in xs))
