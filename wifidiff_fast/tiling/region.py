@@ -183,7 +183,9 @@ class _Blend:
         return rss.astype(np.float32), unc.astype(np.float32)
 
 
-def _make_executor(estimator, executor: str, address: str | None, workers: int | None, retries: int):
+def _make_executor(estimator, executor, address: str | None, workers: int | None, retries: int):
+    if not isinstance(executor, str):
+        return executor  # an executor object (e.g. a RayExecutor the caller keeps for many regions)
     if executor == "local":
         return LocalExecutor(estimator)
     if executor == "ray":
@@ -207,7 +209,9 @@ def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: 
     mode): run the second pass with the region's merged transmitter sites. ``progress(stage,
     done, total)`` is called after every tile. Other keyword arguments go to
     ``estimator.estimate`` (``mode``, ``seed``, ``freq_mhz``, ``candidates``, ...);
-    ``transmitters`` are region coordinates and skip the first pass.
+    ``transmitters`` are region coordinates and skip the first pass. ``executor`` may also be an
+    executor object (:class:`~wifidiff_fast.distributed.RayExecutor`) that the caller keeps open
+    across regions; it is not closed here.
     """
     b = check_buildings(buildings)
     s = check_samples(samples, b, rss_range=(estimator.p_min, estimator.p_max))
@@ -255,7 +259,8 @@ def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: 
                 progress("map", done, len(jobs))
         timings["map_pass"] = (time.perf_counter() - t0) * 1e3
     finally:
-        runner.close()
+        if isinstance(executor, str):
+            runner.close()
     if not len(sites):
         sites = merge_sites(found)
     rss, unc = blend.result(b)
