@@ -59,7 +59,7 @@ class TestDdimStep(OpTester):
         yield (x, eps.double(), table, 0), {}, TypeError, "eps"
         yield (x, eps[:1], table, 0), {}, ValueError, "shape"
         yield (x[:0], eps[:0], table, 0), {}, ValueError, "empty"
-        yield (x, eps, table[:, :4], 0), {}, ValueError, r"\[S, 5\]"
+        yield (x, eps, table[:, :4], 0), {}, ValueError, r"\[n_steps, 5\]"
         yield (x, eps, table, 10), {}, ValueError, "out of range"
         yield (x, eps, table, 1.5), {}, TypeError, "step"
         yield (x, eps, table, torch.tensor([1])), {}, ValueError, "0-D"

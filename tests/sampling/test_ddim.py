@@ -117,7 +117,7 @@ def test_whole_trajectory_matches_diffusers_ddim(eta):
     # step on the two differ by ~1e-4; everywhere else they agree to 1e-6.
     # At η = 1 the injected noise is scaled by σ computed from float32 ᾱ in diffusers: with
     # diffusers 0.42.1 that leaves float32-rounding differences of up to ~9e-6 in x̂0 at every step
-    # (measured 2026-12-03), so η = 1 gets 2e-5 before the cancelling step.
+    # (measured with that version), so η = 1 gets 2e-5 before the cancelling step.
     tol = 1e-6 if eta < 1 else 1e-3
     for i in range(steps):
         tol_i = (1e-6 if eta < 1 else 2e-5) if i < 8 else tol

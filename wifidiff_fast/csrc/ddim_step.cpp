@@ -142,7 +142,7 @@ std::tuple<at::Tensor, at::Tensor> ddim_step(const at::Tensor& x_t, const at::Te
   const auto acc_dtype = x_t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   WD_CHECK_DTYPE(table, acc_dtype);
   WD_CHECK_DIM(table, 2);
-  TORCH_CHECK(table.size(0) >= 1 && table.size(1) == 5, "table must be [S, 5], got ",
+  TORCH_CHECK(table.size(0) >= 1 && table.size(1) == 5, "table must be [n_steps, 5], got ",
               table.sizes());
   WD_CHECK_DEVICE(table, x_t);
   WD_CHECK_CONTIG(table);

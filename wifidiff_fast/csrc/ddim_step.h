@@ -9,7 +9,7 @@
 
 namespace wifidiff {
 
-// One row of the [S, 5] table (sampling/schedules.py TABLE_COLUMNS).
+// One row of the [n_steps, 5] table (sampling/schedules.py TABLE_COLUMNS).
 template <typename acc>
 struct DdimCoef {
   acc sqrt_ab_t, sqrt_1m_ab_t, sqrt_ab_prev, dir_coef, sigma_t;

@@ -38,18 +38,18 @@ void elect_cpu(const at::TensorBase& candidates, const at::TensorBase& R_hat,
         constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
         at::parallel_for(0, B * K, 1, [&](int64_t begin, int64_t end) {
-          std::vector<double> tv(g.n_tx), m(g.R);
+          std::vector<double> tv(g.n_tx), m(g.n_rings);
           std::vector<int64_t> ti(g.n_tx);
-          std::vector<int> cnt(g.R);
+          std::vector<int> cnt(g.n_rings);
           for (int64_t bk = begin; bk < end; ++bk) {
             const int64_t b = bk / K;
             const scalar_t* x = X + bk * n;
-            const acc *R = Rp + b * n, *Sv = Sp + b * n, *Mv = Mp + b * n;
+            const acc *R_hat_b = Rp + b * n, *Sv = Sp + b * n, *Mv = Mp + b * n;
             const uint8_t* bld = Bp + b * n;
             // L_s, D and the open maximum in one pass
             double ls = 0, msum = 0, dsum = 0, osum = 0, mx = kNegInf;
             for (int64_t i = 0; i < n; ++i)
-              accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]),
+              accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R_hat_b[i]),
                                bld[i] == 0, ls, msum, dsum, osum, mx);
             // transmitters: open 3×3 maxima (buildings do not compete) near the maximum
             const double thr = mx - g.tx_drop;
@@ -72,12 +72,13 @@ void elect_cpu(const at::TensorBase& candidates, const at::TensorBase& R_hat,
             int64_t ring_terms = 0, steps = 0, vol = 0;
             for (int t = 0; t < ntx; ++t) {
               const int64_t r0 = ti[t] / W, c0 = ti[t] % W;
-              for (int j = 0; j < g.R; ++j)
-                m[j] = ring_mean(r0, c0, g.ring_off + 2 * j * g.A, g.A, H, W, xv, is_open, cnt[j]);
-              friis_terms(m.data(), cnt.data(), g.ring_drop, g.R, ring_sq, ring_terms);
-              for (int q = 0; q < g.Q; ++q)
-                ray_probe(r0, c0, g.ray_off + 2 * q * (g.L + 1), g.L, H, W, g.tau, xv, is_open,
-                          steps, vol);
+              for (int j = 0; j < g.n_rings; ++j)
+                m[j] = ring_mean(r0, c0, g.ring_off + 2 * j * g.n_angles, g.n_angles, H, W, xv,
+                                 is_open, cnt[j]);
+              friis_terms(m.data(), cnt.data(), g.ring_drop, g.n_rings, ring_sq, ring_terms);
+              for (int q = 0; q < g.n_rays; ++q)
+                ray_probe(r0, c0, g.ray_off + 2 * q * (g.ray_len + 1), g.ray_len, H, W, g.tau, xv,
+                          is_open, steps, vol);
             }
             score[bk] = elect_score(ls, msum, dsum, osum, double(Ap[b]), ring_sq, ring_terms, vol,
                                     steps, g);
@@ -165,14 +166,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> elect(
   WD_CHECK_DTYPE(ring_off, at::kInt);
   TORCH_CHECK(ring_off.dim() == 3 && ring_off.size(0) >= 1 && ring_off.size(1) >= 1 &&
                   ring_off.size(2) == 2,
-              "ring_off must be [R, A, 2], got ", ring_off.sizes());
+              "ring_off must be [n_rings, n_angles, 2], got ", ring_off.sizes());
   WD_CHECK_DTYPE(ring_drop, at::kDouble);
   TORCH_CHECK(ring_drop.dim() == 1 && ring_drop.size(0) == ring_off.size(0),
-              "ring_drop must be [R]");
+              "ring_drop must be [n_rings]");
   WD_CHECK_DTYPE(ray_off, at::kInt);
   TORCH_CHECK(ray_off.dim() == 3 && ray_off.size(0) >= 1 && ray_off.size(1) == H + W + 1 &&
                   ray_off.size(2) == 2,
-              "ray_off must be [Q, H + W + 1, 2], got ", ray_off.sizes());
+              "ray_off must be [n_rays, H + W + 1, 2], got ", ray_off.sizes());
   for (const at::Tensor* t : {&ring_off, &ring_drop, &ray_off}) {
     TORCH_CHECK(t->device() == candidates.device(), "geometry tables must be on ",
                 candidates.device());

@@ -12,12 +12,13 @@
 namespace wifidiff {
 
 // Scalars and device/host pointers to the integer geometry tables (reference.elect:
-// ring_offsets [R, A, 2], friis_drop [R] fp64, ray_offsets [Q, L + 1, 2], L = H + W).
+// ring_offsets [n_rings, n_angles, 2], friis_drop [n_rings] fp64,
+// ray_offsets [n_rays, ray_len + 1, 2], ray_len = H + W).
 struct ElectGeometry {
   const int32_t* ring_off;
   const double* ring_drop;
   const int32_t* ray_off;
-  int R, A, Q, L, n_tx;
+  int n_rings, n_angles, n_rays, ray_len, n_tx;
   double tx_drop, tau, lam, gamma, spread_scale;
 };
 
@@ -53,11 +54,11 @@ WD_HD void tx_offer(double v, int64_t i, double* tv, int64_t* ti, int& n, int ca
 
 // Mean of x over the valid (on-grid, open) points of one ring; n = their number.
 template <typename X, typename O>
-WD_HD double ring_mean(int64_t r0, int64_t c0, const int32_t* off, int A, int64_t H, int64_t W,
-                       const X& x, const O& is_open, int& n) {
+WD_HD double ring_mean(int64_t r0, int64_t c0, const int32_t* off, int n_angles, int64_t H,
+                       int64_t W, const X& x, const O& is_open, int& n) {
   double s = 0;
   n = 0;
-  for (int a = 0; a < A; ++a) {
+  for (int a = 0; a < n_angles; ++a) {
     const int64_t r = r0 + off[2 * a], c = c0 + off[2 * a + 1];
     if (r < 0 || r >= H || c < 0 || c >= W) continue;
     const int64_t i = r * W + c;
@@ -70,10 +71,10 @@ WD_HD double ring_mean(int64_t r0, int64_t c0, const int32_t* off, int A, int64_
 
 // Friis ring comparison of one transmitter: adds Σ_j>1 (m_j − (m_1 − drop_j))² and the number
 // of terms (rings with no valid point are skipped; an empty first ring skips the transmitter).
-WD_HD void friis_terms(const double* m, const int* n, const double* drop, int R, double& sq,
+WD_HD void friis_terms(const double* m, const int* n, const double* drop, int n_rings, double& sq,
                        int64_t& terms) {
   if (n[0] == 0) return;
-  for (int j = 1; j < R; ++j) {
+  for (int j = 1; j < n_rings; ++j) {
     if (n[j] == 0) continue;
     const double d = m[j] - (m[0] - drop[j]);
     sq += d * d;
@@ -84,10 +85,10 @@ WD_HD void friis_terms(const double* m, const int* n, const double* drop, int R,
 // One probe ray from (r0, c0): march the offset table until a building or the edge; count the
 // visited steps and the volatile ones (|Δx| > tau).
 template <typename X, typename O>
-WD_HD void ray_probe(int64_t r0, int64_t c0, const int32_t* off, int L, int64_t H, int64_t W,
+WD_HD void ray_probe(int64_t r0, int64_t c0, const int32_t* off, int ray_len, int64_t H, int64_t W,
                      double tau, const X& x, const O& is_open, int64_t& steps, int64_t& vol) {
   double prev = x(r0 * W + c0);
-  for (int s = 1; s <= L; ++s) {
+  for (int s = 1; s <= ray_len; ++s) {
     const int64_t r = r0 + off[2 * s], c = c0 + off[2 * s + 1];
     if (r < 0 || r >= H || c < 0 || c >= W) return;
     const int64_t i = r * W + c;

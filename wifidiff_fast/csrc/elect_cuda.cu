@@ -20,7 +20,7 @@ namespace wifidiff {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxRings = 64;  // the operator checks R <= 64
+constexpr int kMaxRings = 64;  // the operator checks n_rings <= 64
 
 template <typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
@@ -35,14 +35,14 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int64_t tx[64];
   const int64_t bk = blockIdx.x, b = bk / K, n = H * W;
   const scalar_t* x = X + bk * n;
-  const auto *R = Rp + b * n, *Sv = Sp + b * n, *Mv = Mp + b * n;
+  const auto *R_hat_b = Rp + b * n, *Sv = Sp + b * n, *Mv = Mp + b * n;
   const uint8_t* bld = Bp + b * n;
 
   // 1. L_s, D and the open maximum
   double ls = 0, msum = 0, dsum = 0, osum = 0, mx = -INFINITY;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R[i]), bld[i] == 0, ls,
-                     msum, dsum, osum, mx);
+    accumulate_pixel(double(x[i]), double(Sv[i]), double(Mv[i]), double(R_hat_b[i]), bld[i] == 0,
+                     ls, msum, dsum, osum, mx);
   ls = block_sum(ls, sh_d);
   msum = block_sum(msum, sh_d);
   dsum = block_sum(dsum, sh_d);
@@ -85,25 +85,25 @@ __global__ void __launch_bounds__(kThreads)
   auto xv = [&](int64_t i) { return double(x[i]); };
   auto is_open = [&](int64_t i) { return bld[i] == 0; };
   int64_t steps = 0, vol = 0;
-  for (int item = threadIdx.x; item < ntx * g.Q; item += blockDim.x) {
-    const int t = item / g.Q, q = item % g.Q;
-    ray_probe(tx[t] / W, tx[t] % W, g.ray_off + 2 * q * (g.L + 1), g.L, H, W, g.tau, xv, is_open,
-              steps, vol);
+  for (int item = threadIdx.x; item < ntx * g.n_rays; item += blockDim.x) {
+    const int t = item / g.n_rays, q = item % g.n_rays;
+    ray_probe(tx[t] / W, tx[t] % W, g.ray_off + 2 * q * (g.ray_len + 1), g.ray_len, H, W, g.tau, xv,
+              is_open, steps, vol);
   }
   const double steps_all = block_sum(double(steps), sh_d);
   const double vol_all = block_sum(double(vol), sh_d);
 
-  // 4. Friis rings (thread 0: n_tx · R · A samples) and the score
+  // 4. Friis rings (thread 0: n_tx · n_rings · n_angles samples) and the score
   if (threadIdx.x == 0) {
     double m[kMaxRings];
     int cnt[kMaxRings];
     double ring_sq = 0;
     int64_t ring_terms = 0;
     for (int t = 0; t < ntx; ++t) {
-      for (int j = 0; j < g.R; ++j)
-        m[j] = ring_mean(tx[t] / W, tx[t] % W, g.ring_off + 2 * j * g.A, g.A, H, W, xv, is_open,
-                         cnt[j]);
-      friis_terms(m, cnt, g.ring_drop, g.R, ring_sq, ring_terms);
+      for (int j = 0; j < g.n_rings; ++j)
+        m[j] = ring_mean(tx[t] / W, tx[t] % W, g.ring_off + 2 * j * g.n_angles, g.n_angles, H, W,
+                         xv, is_open, cnt[j]);
+      friis_terms(m, cnt, g.ring_drop, g.n_rings, ring_sq, ring_terms);
     }
     const double s = elect_score(ls, msum, dsum, osum, double(Ap[b]), ring_sq, ring_terms,
                                  int64_t(vol_all), int64_t(steps_all), g);

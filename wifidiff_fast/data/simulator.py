@@ -191,7 +191,7 @@ class SimBatch:
     pixel_m: torch.Tensor
 
 
-def _u(gen: torch.Generator, shape, rng: tuple[float, float]) -> torch.Tensor:
+def _u(gen: torch.Generator, shape: int | tuple[int, ...], rng: tuple[float, float]) -> torch.Tensor:
     lo, hi = rng
     return torch.rand(shape, generator=gen) * (hi - lo) + lo
 
@@ -209,7 +209,7 @@ _wrap = wrap_angle
 # --------------------------------------------------------------------------------------------
 
 
-def _polar_frames(tx: torch.Tensor, H: int, W: int):
+def _polar_frames(tx: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor, ...]:
     """Per-transmitter polar window covering the map.
 
     Args:
@@ -235,7 +235,9 @@ def _polar_frames(tx: torch.Tensor, H: int, W: int):
     return ref, lo, hi, r0, r1
 
 
-def _obstruction_loss(occ, tx, coef, rho, theta, frames, step: float, chunk: int = 6):
+def _obstruction_loss(occ: torch.Tensor, tx: torch.Tensor, coef: torch.Tensor, rho: torch.Tensor,
+                      theta: torch.Tensor, frames: tuple[torch.Tensor, ...], step: float,
+                      chunk: int = 6) -> torch.Tensor:
     """Building loss along every ray, ``[n, H, W]`` in dB.
 
     Args:
@@ -299,7 +301,8 @@ def _shadowing(noise: torch.Tensor, sigma: torch.Tensor, corr: torch.Tensor) -> 
     return f * sigma[:, None, None]
 
 
-def _mast_gain_db(az, elev_deg, rot, tilt, vbeam, hbeam: float, gmax: float):
+def _mast_gain_db(az: torch.Tensor, elev_deg: torch.Tensor, rot: torch.Tensor, tilt: torch.Tensor,
+                  vbeam: torch.Tensor, hbeam: float, gmax: float) -> torch.Tensor:
     """Three-sector site gain ``[n, H, W]`` dB: the shared pattern of :mod:`wifidiff_fast.physics.antenna`
     with per-transmitter rotation, downtilt and vertical beamwidth ``[n]``."""
     return sector_gain_db(az, elev_deg, rot[:, None, None], tilt[:, None, None], vbeam[:, None, None],
@@ -467,7 +470,7 @@ class _UsedSlots:
     """The used transmitter slots, indexed once (CPU, deterministic order) and moved to ``dev``:
     physics runs over these ``n`` transmitters only and is scattered back to ``[B, T]`` at the end."""
 
-    def __init__(self, used: torch.Tensor, dev: torch.device):
+    def __init__(self, used: torch.Tensor, dev: torch.device) -> None:
         self.B, self.T = used.shape
         self.dev = dev
         self.sel = used.reshape(-1).nonzero()[:, 0]  # [n] into the flattened B·T slots

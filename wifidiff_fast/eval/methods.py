@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,8 @@ class Method:
     wants_target: bool = False
     wants_freq: bool = False  # called with freq_mhz= (the scene's carrier, None when unknown)
 
-    def __call__(self, buildings, samples, target=None, freq_mhz=None):
+    def __call__(self, buildings: np.ndarray, samples: np.ndarray, target: np.ndarray | None = None,
+                 freq_mhz: float | None = None) -> Any:  # an array or a tensor, [H, W] dBm
         kw = {}
         if self.wants_target:
             kw["target"] = target
@@ -110,7 +112,7 @@ def is_registered(name: str) -> bool:
     return name in _FACTORIES
 
 
-def _estimator(options: EstimatorOptions):
+def _estimator(options: EstimatorOptions) -> Any:
     key = (options.checkpoint, options.device)
     if key not in _ESTIMATORS:
         import importlib
@@ -131,7 +133,7 @@ def _unit_mse_per_candidate(cands: np.ndarray, target: np.ndarray, open_mask: np
 
 
 def _estimator_factory(name: str, boost: bool, elect: bool, mode: str = "final",
-                       boost_candidate: bool | None = None):
+                       boost_candidate: bool | None = None) -> Callable[[EstimatorOptions], Method]:
     def factory(options: EstimatorOptions) -> Method:
         est = _estimator(options)
 

@@ -11,7 +11,7 @@ from .runner import METRIC_ORDER
 __all__ = ["to_markdown", "json_safe", "machine_info", "versions"]
 
 
-def _finite_or_none(x):
+def _finite_or_none(x: object) -> object:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
@@ -98,7 +98,7 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def json_safe(obj):
+def json_safe(obj: object) -> object:
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -12,6 +12,7 @@ after a first (warm-up) call has cached the window weights on the device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import torch
@@ -158,7 +159,7 @@ def decode_keys(keys: torch.Tensor, lam: torch.Tensor, capacity: int, W: int, dt
     return torch.stack([rows, cols], dim=-1), response, ok.sum(dim=1)
 
 
-def aot_examples():
+def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
     """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
     the GPU: every input dtype (fp64 runs the fp64 λ2 root)."""
     for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):

@@ -9,6 +9,8 @@ the device table by a device-side index: graph-capturable, no host sync.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import torch
 import triton
 import triton.language as tl
@@ -22,7 +24,7 @@ def _ddim_step_kernel(x_ptr, eps_ptr, noise_ptr, known_ptr, known_mask_ptr, tabl
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
-    # per-step coefficients: one row of the [S, 5] table, by device-side step index
+    # per-step coefficients: one row of the [n_steps, 5] table, by device-side step index
     step = tl.load(step_ptr)
     ok = (step >= 0) & (step < n_steps)
     row = table_ptr + tl.where(ok, step, 0) * 5
@@ -79,7 +81,7 @@ def ddim_step_triton(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, 
     return x_prev, x0_pred
 
 
-def aot_examples():
+def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
     """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
     the GPU: fp32 with and without the known-sample write, and the low-precision inputs."""
     table = torch.linspace(0.1, 0.9, 20, dtype=torch.float32).reshape(4, 5)

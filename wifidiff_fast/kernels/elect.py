@@ -2,7 +2,7 @@
 
 Performance envelope: ``_elect_score_kernel`` runs one program per candidate: a reduction pass
 (L_s, D, the open maximum), ``N_TX`` selection passes for the transmitters (3×3 NMS recomputed on
-the fly: the candidate stays in L2), the Friis rings as one [R, A] tile per transmitter, and all
+the fly: the candidate stays in L2), the Friis rings as one [n_rings, n_angles] tile per transmitter, and all
 rays of all transmitters as lanes of one vector marched until every ray has stopped. It is bound
 by latency for the rays, not by bandwidth: B·K programs of a few hundred microseconds at most.
 ``_elect_spread_kernel`` streams the K candidates per pixel block (two passes). (Scalar-with-vector boolean
@@ -14,6 +14,7 @@ the arg-min (NaN = +inf, ties to the lower k) runs on the fp64 scores with ``tor
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import torch
@@ -25,10 +26,10 @@ from ._limits import check_launch
 
 
 @triton.jit
-def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr, drop_ptr,
-                        ray_ptr, scal_ptr, score_ptr, K, H, W, R, A, Q, L,
-                        N_TX: tl.constexpr, N_TX_P2: tl.constexpr, R_P2: tl.constexpr,
-                        A_P2: tl.constexpr, Q_P2: tl.constexpr, BLOCK: tl.constexpr):
+def _elect_score_kernel(x_ptr, R_hat_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr, drop_ptr,
+                        ray_ptr, scal_ptr, score_ptr, K, H, W, n_rings, n_angles, n_rays, ray_len,
+                        N_TX: tl.constexpr, N_TX_P2: tl.constexpr, RINGS_P2: tl.constexpr,
+                        ANGLES_P2: tl.constexpr, RAYS_P2: tl.constexpr, BLOCK: tl.constexpr):
     bk = tl.program_id(0).to(tl.int64)
     b = bk // K
     n = H * W
@@ -53,7 +54,7 @@ def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr
         x = tl.load(xb + offs, mask=mask, other=0.0).to(f64)
         s = tl.load(S_ptr + mb + offs, mask=mask, other=0.0).to(f64)
         m = tl.load(M_ptr + mb + offs, mask=mask, other=0.0).to(f64)
-        r = tl.load(R_ptr + mb + offs, mask=mask, other=0.0).to(f64)
+        r = tl.load(R_hat_ptr + mb + offs, mask=mask, other=0.0).to(f64)
         is_open = mask & (tl.load(bld_ptr + mb + offs, mask=mask, other=1) == 0)
         ls += m * (x - s) * (x - s)
         msum += m
@@ -101,14 +102,14 @@ def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr
         prev_v = tl.where(found, best_v, neg_inf)
         prev_i = tl.where(found, best_i, 1 << 62)
 
-    # 3. Friis rings: one [R, A] tile per transmitter; expected m_j = m_1 − drop_j
-    jj = tl.arange(0, R_P2)
-    aa = tl.arange(0, A_P2)
-    tile = (jj[:, None] < R) & (aa[None, :] < A)
-    ring_d = ring_ptr + (jj[:, None] * A + aa[None, :]) * 2
+    # 3. Friis rings: one [n_rings, n_angles] tile per transmitter; expected m_j = m_1 − drop_j
+    jj = tl.arange(0, RINGS_P2)
+    aa = tl.arange(0, ANGLES_P2)
+    tile = (jj[:, None] < n_rings) & (aa[None, :] < n_angles)
+    ring_d = ring_ptr + (jj[:, None] * n_angles + aa[None, :]) * 2
     off_r = tl.load(ring_d, mask=tile, other=0)
     off_c = tl.load(ring_d + 1, mask=tile, other=0)
-    drop = tl.load(drop_ptr + jj, mask=jj < R, other=0.0)
+    drop = tl.load(drop_ptr + jj, mask=jj < n_rings, other=0.0)
     ring_sq = tl.zeros([], dtype=f64)
     ring_terms = tl.zeros([], dtype=f64)
     for t in tl.static_range(N_TX):
@@ -124,26 +125,26 @@ def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr
         m_j = tl.sum(tl.where(ok, xv, 0.0), axis=1) / tl.maximum(cnt, 1.0)
         m_1 = tl.sum(tl.where(jj == 0, m_j, 0.0), axis=0)
         n_1 = tl.sum(tl.where(jj == 0, cnt, 0.0), axis=0)
-        term = tl.where(n_1 > 0, (jj >= 1) & (jj < R) & (cnt > 0), False)
+        term = tl.where(n_1 > 0, (jj >= 1) & (jj < n_rings) & (cnt > 0), False)
         dev = m_j - (m_1 - drop)
         ring_sq += tl.sum(tl.where(term, dev * dev, 0.0), axis=0)
         ring_terms += tl.sum(term.to(f64), axis=0)
 
     # 4. ray probes: lanes = (transmitter, ray), marched together until every ray has stopped
-    lane = tl.arange(0, N_TX_P2 * Q_P2)
-    lt = lane // Q_P2
-    lq = lane % Q_P2
+    lane = tl.arange(0, N_TX_P2 * RAYS_P2)
+    lt = lane // RAYS_P2
+    lq = lane % RAYS_P2
     l_idx = tl.sum(tl.where(lt[:, None] == tslot[None, :], tx_idx[None, :], 0), axis=1)
-    alive = (lt < N_TX) & (lq < Q) & (l_idx >= 0)
+    alive = (lt < N_TX) & (lq < n_rays) & (l_idx >= 0)
     r0 = l_idx // W
     c0 = l_idx % W
     prev = tl.load(xb + tl.where(alive, l_idx, 0), mask=alive, other=0.0).to(f64)
-    steps = tl.zeros([N_TX_P2 * Q_P2], dtype=f64)
-    vol = tl.zeros([N_TX_P2 * Q_P2], dtype=f64)
+    steps = tl.zeros([N_TX_P2 * RAYS_P2], dtype=f64)
+    vol = tl.zeros([N_TX_P2 * RAYS_P2], dtype=f64)
     s = tl.full([], 1, dtype=tl.int32)
-    go = (s <= L) & (tl.sum(alive.to(tl.int32), axis=0) > 0)
+    go = (s <= ray_len) & (tl.sum(alive.to(tl.int32), axis=0) > 0)
     while go:
-        step_off = ray_ptr + (lq * (L + 1) + s) * 2
+        step_off = ray_ptr + (lq * (ray_len + 1) + s) * 2
         ray_r = r0 + tl.load(step_off, mask=alive, other=0)
         ray_c = c0 + tl.load(step_off + 1, mask=alive, other=0)
         alive = alive & (ray_r >= 0) & (ray_r < H) & (ray_c >= 0) & (ray_c < W)
@@ -154,7 +155,7 @@ def _elect_score_kernel(x_ptr, R_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr
         vol += (alive & (tl.abs(ray_v - prev) > tau)).to(f64)
         prev = tl.where(alive, ray_v, prev)
         s += 1
-        go = (s <= L) & (tl.sum(alive.to(tl.int32), axis=0) > 0)
+        go = (s <= ray_len) & (tl.sum(alive.to(tl.int32), axis=0) > 0)
 
     # 5. score = L_s + α·D + λ·(ring_term + γ·ray_term)
     alpha = tl.load(alpha_ptr + b).to(f64)
@@ -191,20 +192,23 @@ def _scalars(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64, device=device)
 
 
-def elect_triton(candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop, ray_off, n_tx,
-                 tx_drop, tau, lam, gamma, spread_scale, block: int = 1024):
+def elect_triton(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
+                 buildings: torch.Tensor, alpha: torch.Tensor, ring_off: torch.Tensor,
+                 ring_drop: torch.Tensor, ray_off: torch.Tensor, n_tx: int, tx_drop: float, tau: float,
+                 lam: float, gamma: float, spread_scale: float, block: int = 1024
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launcher: inputs validated by ``wifidiff_fast.ops.elect``; tables from ``geometry_tables``."""
     B, K, H, W = candidates.shape
-    R, A = ring_off.shape[:2]
-    Q = ray_off.shape[0]
+    n_rings, n_angles = ring_off.shape[:2]
+    n_rays = ray_off.shape[0]
     dev = candidates.device
     check_launch("elect", {"maps": B}, int32_extent=K * H * W)
     scal = _scalars((float(tx_drop), float(tau), float(lam), float(gamma)), dev)
     s64 = torch.empty((B, K), dtype=torch.float64, device=dev)
     p2 = triton.next_power_of_2
     _elect_score_kernel[(B * K,)](candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop,
-                                  ray_off, scal, s64, K, H, W, R, A, Q, H + W, N_TX=int(n_tx),
-                                  N_TX_P2=p2(int(n_tx)), R_P2=p2(R), A_P2=p2(A), Q_P2=p2(Q),
+                                  ray_off, scal, s64, K, H, W, n_rings, n_angles, n_rays, H + W, N_TX=int(n_tx),
+                                  N_TX_P2=p2(int(n_tx)), RINGS_P2=p2(n_rings), ANGLES_P2=p2(n_angles), RAYS_P2=p2(n_rays),
                                   BLOCK=block)
     spread = torch.empty((B, H, W), dtype=torch.float32, device=dev)
     n = H * W
@@ -214,7 +218,7 @@ def elect_triton(candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop,
     return s64.float(), torch.argmin(key, dim=1), spread
 
 
-def aot_examples():
+def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
     """Small launches (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles for
     the GPU: the default election parameters, every candidate dtype."""
     from ..reference.elect import ElectionParams, friis_drop, ray_offsets, ring_offsets

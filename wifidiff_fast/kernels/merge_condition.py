@@ -7,6 +7,8 @@ No host sync: graph-capturable.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import torch
 import triton
 import triton.language as tl
@@ -58,7 +60,7 @@ def merge_condition_triton(R_hat: torch.Tensor, points: torch.Tensor, S: torch.T
     return S_prime, M_prime
 
 
-def aot_examples():
+def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
     """A small launch (tag, launcher, args) whose kernel signatures ``kernels/_aot.py`` compiles."""
     R_hat = torch.zeros(1, 8, 8)
     points = torch.tensor([[[1, 2], [-1, -1]]], dtype=torch.int64)

@@ -8,6 +8,8 @@ The C++ operators repeat the checks with ``TORCH_CHECK`` (csrc/checks.h) so that
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -19,8 +21,10 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def tensor(name: str, t, *, ndim: int | None = None, dtypes=FLOAT_DTYPES,
-           device: torch.device | None = None, shape: tuple | None = None) -> torch.Tensor:
+def tensor(name: str, t: Any, *, ndim: int | None = None,
+           dtypes: Sequence[torch.dtype] | None = FLOAT_DTYPES, device: torch.device | None = None,
+           shape: Sequence[int] | None = None) -> torch.Tensor:
+    """``t`` itself once it is a tensor of an allowed dtype (``None``: any), rank, shape and device."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if dtypes is not None and t.dtype not in dtypes:
@@ -42,7 +46,7 @@ def nonempty(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); an empty batch has nothing to do")
 
 
-def positive_int(name: str, v) -> int:
+def positive_int(name: str, v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if v < 1:
@@ -50,7 +54,7 @@ def positive_int(name: str, v) -> int:
     return v
 
 
-def finite_float(name: str, v, *, positive: bool = False, nonneg: bool = False) -> float:
+def finite_float(name: str, v: Any, *, positive: bool = False, nonneg: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise TypeError(f"{name} must be a float, got {type(v).__name__}")
     v = float(v)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -50,7 +51,7 @@ def _check_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: str) -> Iterator[None]:
     """Run the ops inside the ``with`` block on backend ``name`` (``auto`` = default order)."""
     token = _context.set(_check_name(name))
     try:

@@ -41,7 +41,7 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: t
 
     Args:
         x_t, eps: same shape, dtype (fp16/bf16/fp32/fp64) and device.
-        table: ``[S, 5]`` coefficient table from ``sampling.schedules.ddim_table`` (fp32/fp64).
+        table: ``[n_steps, 5]`` coefficient table from ``sampling.schedules.ddim_table`` (fp32/fp64).
         step: row of ``table``: an int, or an integer 0-dim tensor (keep it on the device for CUDA
             graph capture; an out-of-range device-side step yields NaN instead of reading out of
             bounds).
@@ -61,7 +61,7 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: t
     _checks.tensor("eps", eps, dtypes=(x_t.dtype,), device=dev, shape=x_t.shape)
     _checks.tensor("table", table, ndim=2, dtypes=(torch.float32, torch.float64), device=dev)
     if table.shape[1] != 5 or table.shape[0] < 1:
-        raise ValueError(f"table must be [S, 5] (S >= 1), got {tuple(table.shape)}")
+        raise ValueError(f"table must be [n_steps, 5] (n_steps >= 1), got {tuple(table.shape)}")
     if noise is not None:
         _checks.tensor("noise", noise, dtypes=(x_t.dtype,), device=dev, shape=x_t.shape)
     if isinstance(step, torch.Tensor):

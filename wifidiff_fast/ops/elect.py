@@ -15,8 +15,8 @@ def geometry_tables(params: ElectionParams, H: int, W: int, device: torch.device
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Device-resident integer geometry shared by every kernel (cached per shape and device).
 
-    ring offsets ``int32 [R, A, 2]``, Friis drop ``float64 [R]``, ray offsets
-    ``int32 [Q, H + W + 1, 2]``. Made on first use: call the op once before a CUDA-graph capture.
+    ring offsets ``int32 [n_rings, n_angles, 2]``, Friis drop ``float64 [n_rings]``, ray offsets
+    ``int32 [n_rays, H + W + 1, 2]``. Made on first use: call the op once before a CUDA-graph capture.
     """
     return (ring_offsets(params).to(device=device, dtype=torch.int32),
             friis_drop(params).to(device=device, dtype=torch.float64),

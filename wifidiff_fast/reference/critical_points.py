@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 
-def gaussian_kernel1d(sigma: float, dtype=torch.float64, device=None) -> torch.Tensor:
+def gaussian_kernel1d(sigma: float, dtype: torch.dtype = torch.float64,
+                      device: torch.device | str | None = None) -> torch.Tensor:
     """Normalised 1-D Gaussian of radius ceil(3σ)."""
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")

@@ -25,7 +25,7 @@ def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, ste
     Args:
         x_t: current noisy sample.
         eps: ε_θ(x_t, t, cond), same shape.
-        table: ``[S, 5]`` from :func:`wifidiff_fast.sampling.schedules.ddim_table`.
+        table: ``[n_steps, 5]`` from :func:`wifidiff_fast.sampling.schedules.ddim_table`.
         step: row index into ``table`` (int or 0-dim integer tensor; a tensor keeps it on device).
         noise: standard normal noise, used when σ_t > 0 (η > 0); ``None`` means zero noise.
         clip_sample: clamp x0_pred to ``[-clip_range, clip_range]`` (diffusers ``clip_sample``).

@@ -48,17 +48,17 @@ def alphas_cumprod(cfg: SchedulerConfig) -> torch.Tensor:
 
 
 def ddim_timesteps(cfg: SchedulerConfig, num_inference_steps: int) -> torch.Tensor:
-    """The S training timesteps visited by DDIM, descending (diffusers' spacing rules)."""
-    T, S = cfg.num_train_timesteps, int(num_inference_steps)
-    if not 1 <= S <= T:
-        raise ValueError(f"steps must be in 1..{T}, got {S}")
+    """The ``n_steps`` training timesteps visited by DDIM, descending (diffusers' spacing rules)."""
+    T, n_steps = cfg.num_train_timesteps, int(num_inference_steps)
+    if not 1 <= n_steps <= T:
+        raise ValueError(f"steps must be in 1..{T}, got {n_steps}")
     if cfg.timestep_spacing == "leading":
-        ts = torch.arange(0, S) * (T // S)
+        ts = torch.arange(0, n_steps) * (T // n_steps)
     elif cfg.timestep_spacing == "trailing":
-        ts = torch.round(torch.arange(T, 0, -T / S)).long() - 1
+        ts = torch.round(torch.arange(T, 0, -T / n_steps)).long() - 1
         return ts.long()
     elif cfg.timestep_spacing == "linspace":
-        ts = torch.linspace(0, T - 1, S).round()
+        ts = torch.linspace(0, T - 1, n_steps).round()
     else:
         raise ValueError(f"timestep_spacing {cfg.timestep_spacing!r} is not supported")
     return ts.long().flip(0)
@@ -66,7 +66,7 @@ def ddim_timesteps(cfg: SchedulerConfig, num_inference_steps: int) -> torch.Tens
 
 def ddim_table(cfg: SchedulerConfig, num_inference_steps: int, eta: float = 0.0,
                device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-step DDIM coefficients ``[S, 5]`` (columns: ``TABLE_COLUMNS``) and timesteps ``[S]``.
+    """Per-step DDIM coefficients ``[n_steps, 5]`` (columns: ``TABLE_COLUMNS``) and timesteps ``[n_steps]``.
 
     Row i serves the update x_{t_i} → x_{t_{i+1}} (t_S = "−1", where ᾱ = 1, as diffusers'
     ``set_alpha_to_one=True``):
