@@ -85,9 +85,9 @@ def test_serve_deployment_batches_concurrent_requests(cluster, est):
 
 def test_region_on_ray_equals_local_bit_for_bit(cluster, est):
     b, s = _region(40, 100, 16)
-    local = estimate_region(est, b, s, tile=40, overlap=8)  # the physics default: two passes
+    local = estimate_region(est, b, s, tile=40, overlap=8, share_sites=True)  # physics, both passes
     seen = []
-    remote = estimate_region(est, b, s, tile=40, overlap=8, executor="ray", workers=2,
+    remote = estimate_region(est, b, s, tile=40, overlap=8, share_sites=True, executor="ray", workers=2,
                              progress=lambda stage, done, total: seen.append((stage, done, total)))
     _equal(local, remote)
     assert local.tiles == 3 and seen[-1] == ("map", 3, 3) and ("localise", 3, 3) in seen

@@ -164,7 +164,8 @@ def run(args, quiet: bool) -> dict:
                                   executor="ray" if args.ray else "local",
                                   address=None if args.ray in (None, "local") else args.ray, workers=args.workers,
                                   progress=update, transmitters=sites, **kwargs)
-        how = f"{res.n_sites} transmitter site(s) over {res.tiles} tiles" if mode == "physics" else f"{res.tiles} tiles"
+        how = (f"{res.tiles} tiles, each localising its own sites ({res.n_sites} after merging)"
+               if mode == "physics" else f"{res.tiles} tiles")
     else:
         with spinner(not quiet, f"estimating a {H}×{W} map from {len(clean)} samples ({mode} mode)…"):
             res = est.estimate(raster.mask, clean, transmitters=sites, **kwargs)

@@ -1,15 +1,18 @@
-"""Regions larger than the model's tile: overlapping tiles, shared transmitter sites, seamless blend.
+"""Regions larger than the model's tile: overlapping tiles, each estimated on its own, blended.
 
     tiles  = plan_tiles(H×W, tile, overlap)                      (plan.py)
-    pass 1 = estimate(tile) for every tile      → each tile's transmitter sites (physics mode)
-    sites  = merge(all tiles' sites)            → one site list for the region
-    pass 2 = estimate(tile, transmitters=sites near the tile)
+    map_t  = estimate(window_t)                 every tile, any executor (local, Ray)
     map    = Σ_t w_t·map_t / Σ_t w_t            (linear ramps over the overlaps)
+    sites  = merge(every tile's sites)          reported (duplicates within MERGE_PX px merged)
 
-Why two passes: a site is found by the tiles whose samples see it, but it lights up its
-neighbours too. Sharing the merged sites gives every tile every site within its search margin
-(half a tile beyond each edge), so neighbouring tiles explain the same transmitters and agree
-where they overlap. In diffusion mode there are no sites and one pass runs.
+By default (``share_sites=False``) each tile localises its own transmitters, searching up to half
+a tile beyond its edges (the localiser's margin), so a site outside a tile still explains that
+tile's samples; the blend then averages the neighbours' explanations in the overlaps. The second
+pass (``share_sites=True``: every tile gets the merged sites of the whole region within its
+margin) was measured and is off: on a 112×160 simulator scene with 80 samples and 64-px tiles the
+union of the tiles' sites includes each tile's spurious ones at full power, and the RMSE rose
+from 2.6–2.7 dB (independent tiles) to 5.0–5.1 dB (``scripts/region_bench.py seam``,
+docs/results/product.md). In diffusion mode there are no sites and one pass runs.
 
 Every sample inside a tile's window is given to that tile; a pixel's weight is highest in the tiles
 where it lies deepest, so each sample reaches every tile whose full-weight core is within
@@ -197,7 +200,7 @@ def _make_executor(estimator, executor, address: str | None, workers: int | None
 
 def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: int = 64,
                     executor: str = "local", address: str | None = None, workers: int | None = None,
-                    share_sites: bool = True, min_samples: int = 1, retries: int = 2,
+                    share_sites: bool = False, min_samples: int = 1, retries: int = 2,
                     progress: Callable[[str, int, int], None] | None = None, **estimate_kwargs) -> RegionResult:
     """Estimate a region of any size ``[H, W]`` as overlapping tiles blended without seams.
 
@@ -206,7 +209,8 @@ def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: 
     neighbouring tile's core). ``executor``: ``"local"`` (this process) or ``"ray"`` (one actor
     per worker, each holding a copy of the estimator; ``address`` of a running cluster, or a local
     one is started; ``workers`` actors, default: the cluster's CPUs). ``share_sites`` (physics
-    mode): run the second pass with the region's merged transmitter sites. ``progress(stage,
+    mode): run a second pass with the region's merged transmitter sites (measured worse; see
+    the module notes). ``progress(stage,
     done, total)`` is called after every tile. Other keyword arguments go to
     ``estimator.estimate`` (``mode``, ``seed``, ``freq_mhz``, ``candidates``, ...);
     ``transmitters`` are region coordinates and skip the first pass. ``executor`` may also be an
