@@ -168,7 +168,8 @@ class RadioMapEstimator:
 
     def __init__(self, nets, config: dict, device: str | torch.device = "cpu", backend: str = "auto",
                  cache: MidpointCache | None = None, chunk: int | None = None, network_backend: str = "eager",
-                 network_dtype=None, channels_last: bool | None = None, progress: bool | None = None):
+                 network_dtype=None, channels_last: bool | None = None, progress: bool | None = None,
+                 cuda_graphs: bool = False):
         self.device = _device_arg(device)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -209,6 +210,15 @@ class RadioMapEstimator:
             self.engine = NetworkEngine(nets, self.device, network_backend, network_dtype,
                                         bool(network_backend != "eager") if channels_last is None else channels_last)
         self.runners = self.engine if self.engine is not None else nets
+        self._tables: dict = {}
+        # CUDA graphs: the whole diffusion request captured per shape bucket (runtime.graphs)
+        self.graphs = None
+        if cuda_graphs:
+            if self.device.type != "cuda":
+                raise ValueError("cuda_graphs=True needs device='cuda'")
+            from ..runtime.graphs import GraphCache, request_function
+
+            self.graphs = GraphCache(lambda key: request_function(self, key), self.device)
         if self.engine is not None and chunk is None and self.device.type == "cpu":
             # compiled networks on the CPU: one call per map's K candidates measured fastest
             # (fewer, larger oneDNN calls; engine_cpu.md) — the eager reference keeps 16
@@ -219,14 +229,15 @@ class RadioMapEstimator:
     def from_pretrained(cls, name_or_path: str | Path = "small", device: str = "cpu", backend: str = "auto",
                         cache_bytes: int = 256 * 2**20, cache_dir: str | Path | None = None,
                         chunk: int | None = None, network_backend: str = "eager", network_dtype=None,
-                        channels_last: bool | None = None, progress: bool | None = None) -> "RadioMapEstimator":
+                        channels_last: bool | None = None, progress: bool | None = None,
+                        cuda_graphs: bool = False) -> "RadioMapEstimator":
         """Load a packaged checkpoint by name (``"small"``) or a checkpoint directory."""
         dev = _device_arg(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' was requested but this torch sees no CUDA device; use device='cpu'")
         nets, config = load_checkpoint(_resolve_checkpoint(name_or_path), device=dev)
         return cls(nets, config, dev, backend, MidpointCache(cache_bytes, cache_dir), chunk, network_backend,
-                   network_dtype, channels_last, progress)
+                   network_dtype, channels_last, progress, cuda_graphs)
 
     def prepare(self, shape: tuple[int, int] = (256, 256), maps: int = 1, candidates: int | None = None) -> float:
         """Build or load, ahead of requests, everything a request of ``maps`` maps on a grid of
@@ -381,6 +392,9 @@ class RadioMapEstimator:
         S = torch.stack([r[0] for r in rasters]).to(dev)
         M = torch.stack([r[1] for r in rasters]).to(dev)
 
+        if self.graphs is not None and K > 0 and use_boost and use_elect:
+            return self._run_graph(maps, B, S, M, K, S_steps, R, eta, seed, boost_candidate, known_write,
+                                   return_candidates, timer)
         # --- boost block -------------------------------------------------------------
         if use_boost:
             with timer.stage("boost"):
@@ -417,6 +431,29 @@ class RadioMapEstimator:
                                                                            boost_candidate, use_elect)
         return self._results(maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timer.result(),
                              return_candidates)
+
+    def _run_graph(self, maps, B, S, M, K, steps, R, eta, seed, boost_candidate, known_write, return_candidates,
+                   timer):
+        """The request as one CUDA-graph replay per shape bucket (stage 1 of midpoint reuse, once
+        per layout, runs eagerly and is cached; the graph starts at its midpoint)."""
+        from ..runtime.graphs import BucketKey
+
+        n, H, W = B.shape
+        m = reuse_steps(R, steps)
+        key = BucketKey(n, H, W, K, steps, self.network_backend, start=m, eta=float(eta), known_write=known_write,
+                        boost_candidate=boost_candidate)
+        x, noise_fn = self._start(n, K, H, W, steps, eta, seed)
+        inputs = {"B": B, "S": S, "M": M,
+                  "random_points": random_points_per_map(seed)(B, self.boost_params.n_random).to(self.device)}
+        if noise_fn is not None:
+            inputs["noise"] = torch.stack([noise_fn(i) for i in range(m, steps)])
+        self._table(steps, eta)
+        with timer.stage("graph"):
+            if m > 0:
+                x = self._midpoints(x, B, [b for b, _ in maps], K, steps, m, eta, seed, noise_fn)
+            out = self.graphs.run(key, x=x, **inputs)
+        return self._results(maps, out["chosen"], out["cand"], out["scores"], out["elected"], out["spread"],
+                             out["alpha"], out["R_hat"], out["crit"], timer.result(), return_candidates)
 
     def _condition(self, R_hat, B, S, M, random_points):
         """Critical + random points of R̂ merged with the samples: ``S′, M′`` and the critical points."""
@@ -524,11 +561,20 @@ class RadioMapEstimator:
                 mids[i] = self.cache.put(keys[i], mid.view(len(missing), K, H, W)[j])
         return torch.cat([v.to(dev, torch.float32) for v in mids])
 
+    def _table(self, steps: int, eta: float):
+        """The DDIM table on the device, built once per (steps, η): a CUDA-graph capture must not
+        copy from the host."""
+        key = (int(steps), float(eta))
+        found = self._tables.get(key)
+        if found is None:
+            found = self._tables[key] = ddim_table(self.scheduler, steps, eta, device=self.device)
+        return found
+
     def _denoise(self, x, B, S_prime, M_prime, R_hat, K, steps, start, eta, has_boost, known_write, noise_fn):
         """DDIM steps ``start .. S-1`` under the full condition from ``x [n·K, H, W]`` →
         ``[n, K, H, W]`` (graph-capturable: no host synchronisation)."""
         n, H, W = B.shape
-        table, timesteps = ddim_table(self.scheduler, steps, eta, device=self.device)
+        table, timesteps = self._table(steps, eta)
         rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731  [n,H,W] -> [n·K,H,W]
         clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
         eps_fn = make_eps_fn(self.runners.denoiser, table, timesteps, rep(B), rep(S_prime), rep(M_prime), rep(R_hat),

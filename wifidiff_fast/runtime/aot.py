@@ -8,14 +8,13 @@ discarded and rebuilt once.
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
 
 import torch
 
 from .artifacts import ArtifactKey
-from .runners import NetworkRunner, dynamic_batch_examples
+from .runners import Autocast, NetworkRunner, dynamic_batch_examples
 
 log = logging.getLogger(__name__)
 PACKAGE_FILE = "model.pt2"
@@ -34,8 +33,8 @@ class AOTRunner(NetworkRunner):
     backend = "aot"
 
     def _exportable(self) -> torch.nn.Module:
-        # AOTInductor has no autocast region: a low-precision package is the module in that dtype
-        return self.module if self.dtype == torch.float32 else copy.deepcopy(self.module).to(self.dtype)
+        # low precision as an exported autocast region: fp32 weights, norms and inputs
+        return self.module if self.dtype == torch.float32 else Autocast(self.module, self.device.type, self.dtype)
 
     def key(self, inputs) -> ArtifactKey:
         shapes = [(-1, *x.shape[1:]) for x in inputs]
@@ -46,7 +45,7 @@ class AOTRunner(NetworkRunner):
     def _build(self, inputs):
         key = self.key(inputs)
         module = self._exportable()
-        typed = tuple(x.to(self.dtype) if x.is_floating_point() else x for x in inputs)
+        typed = inputs
 
         def build(path):
             log.info("%s[aot]: exporting and compiling for %s (once; cached in %s)", self.name,
@@ -66,6 +65,4 @@ class AOTRunner(NetworkRunner):
                             self.name, found.path, type(exc).__name__, exc)
                 shutil.rmtree(found.path.parent, ignore_errors=True)
         self.last_lookup = found
-        if self.dtype == torch.float32:
-            return package
-        return lambda *xs: package(*(x.to(self.dtype) if x.is_floating_point() else x for x in xs))
+        return package

@@ -46,7 +46,7 @@ class BucketKey:
     S: int                # DDIM steps
     backend: str          # network backend
     start: int = 0        # first DDIM step in the graph (stage 2 of midpoint reuse: round(R·S))
-    eta: bool = False     # stochastic DDIM: per-step noise is a static input
+    eta: float = 0.0      # DDIM η (> 0: per-step noise is a static input)
     known_write: bool = False
     boost_candidate: bool = True
     dtype: str = "float32"
@@ -66,10 +66,9 @@ class BucketKey:
         """The static input buffers of this bucket (shapes and dtypes)."""
         n, H, W, K = self.batch, self.H, self.W, self.K
         spec = {"B": ((n, H, W), torch.float32), "S": ((n, H, W), torch.float32),
-                "M": ((n, H, W), torch.float32), "x": ((n * K, H, W), torch.float32)}
-        if self.start == 0:
-            spec["random_points"] = ((n, 0, 2), torch.int64)  # resized by the request's n_random
-        if self.eta:
+                "M": ((n, H, W), torch.float32), "x": ((n * K, H, W), torch.float32),
+                "random_points": ((n, 0, 2), torch.int64)}  # resized to the request's n_random
+        if self.eta > 0:
             spec["noise"] = ((self.S - self.start, n * K, H, W), torch.float32)
         return spec
 
@@ -199,3 +198,24 @@ class GraphCache:
             graph = self.get(key, n_random)
             outputs = graph.replay(**inputs)
             return {k: v.clone() for k, v in outputs.items()}  # the next replay overwrites them
+
+
+def request_function(est, key: BucketKey) -> Callable[..., dict]:
+    """The diffusion request of ``est`` for one bucket as a pure tensor function: boost,
+    condition, DDIM steps ``key.start .. S-1``, election — the estimator's own methods, so the
+    graph computes exactly what the eager path does."""
+    def fn(B, S, M, x, random_points, noise=None):
+        from ..pipeline.boost import rough_map
+
+        with annotate("boost", key.backend):
+            R_hat = rough_map(est.runners.boost, B, S, M, tta=est.boost_params.tta)
+        S_prime, M_prime, crit = est._condition(R_hat, B, S, M, lambda _B, _n: random_points)
+        noise_fn = None if noise is None else (lambda i: noise[i - key.start])
+        cand = est._denoise(x, B, S_prime, M_prime, R_hat, key.K, key.S, key.start, key.eta, 1.0, key.known_write,
+                            noise_fn)
+        chosen, cand, scores, elected, spread, alpha = est._elect(cand, R_hat, B, S, M, True, key.boost_candidate,
+                                                                  True)
+        return {"chosen": chosen, "cand": cand, "scores": scores, "elected": elected, "spread": spread,
+                "alpha": alpha, "R_hat": R_hat, "crit": crit}
+
+    return fn

@@ -7,7 +7,6 @@ artifact (:mod:`.artifacts`), with a dynamic batch dimension.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import os
@@ -43,18 +42,18 @@ def onnx_key(runner: NetworkRunner, inputs) -> ArtifactKey:
     import onnx
 
     shapes = [(-1, *x.shape[1:]) for x in inputs]
-    key = ArtifactKey.make("onnx", runner.source, shapes, runner.dtype, "cpu",
+    key = ArtifactKey.make("onnx", runner.source, shapes, torch.float32, "cpu",
                            versions={"onnx": onnx.__version__, "opset": str(OPSET)},
                            input_dtypes=",".join(str(x.dtype) for x in inputs))
     return dataclasses.replace(key, device="any")
 
 
 def cached_onnx(runner: NetworkRunner, inputs):
-    """The verified ``.onnx`` file for ``runner``'s module and ``inputs`` (built on a miss)."""
-    module = runner.source if runner.dtype == torch.float32 else copy.deepcopy(runner.source).to(runner.dtype)
-    typed = tuple(x.to(runner.dtype) if x.is_floating_point() else x for x in inputs)
-    typed = tuple(x.contiguous() for x in typed)  # the graph is layout-free; export from NCHW
-    return runner.cache.get_or_build(onnx_key(runner, inputs), ONNX_FILE, lambda path: export_onnx(module, typed, path))
+    """The verified fp32 ``.onnx`` file for ``runner``'s module and ``inputs`` (built on a miss).
+    Always fp32: TensorRT lowers precision itself (builder flags)."""
+    examples = tuple(x.contiguous() for x in inputs)  # the graph is layout-free; export from NCHW
+    return runner.cache.get_or_build(onnx_key(runner, inputs), ONNX_FILE,
+                                     lambda path: export_onnx(runner.source, examples, path))
 
 
 class OnnxRuntimeRunner(NetworkRunner):
@@ -73,16 +72,16 @@ class OnnxRuntimeRunner(NetworkRunner):
             providers = [("CUDAExecutionProvider", {"device_id": self.device.index or 0})] + providers
         session = ort.InferenceSession(os.fspath(found.path), options, providers=providers)
         names = [i.name for i in session.get_inputs()]
-        np_dtype = {torch.float32: np.float32, torch.float16: np.float16}.get(self.dtype)
-        if np_dtype is None:
-            raise ValueError(f"the onnx backend runs float32 or float16, not {self.dtype}")
+        if self.dtype != torch.float32:
+            raise ValueError(f"the onnx backend runs float32 graphs, not {self.dtype}; use aot or compile "
+                             "(autocast) or tensorrt (fp16/bf16 builder flags) for lower precision")
         self.last_lookup = found
 
         def run(*xs):
             feed = {}
             for name, x in zip(names, xs):
                 a = x.detach().to("cpu").contiguous().numpy()
-                feed[name] = a.astype(np_dtype, copy=False) if x.is_floating_point() else a
+                feed[name] = a
             out = session.run(None, feed)[0]
             return torch.from_numpy(np.ascontiguousarray(out)).to(self.device)
 

@@ -136,6 +136,20 @@ class CompiledRunner(NetworkRunner):
         return compiled
 
 
+class Autocast(torch.nn.Module):
+    """``module`` run under autocast to ``dtype`` (norms and reductions stay fp32), fp32 out:
+    the form exported by the ``aot`` backend for bf16/fp16 (torch.export records the region)."""
+
+    def __init__(self, module: torch.nn.Module, device_type: str, dtype: torch.dtype):
+        super().__init__()
+        self.module, self.device_type, self.dtype = module, device_type, dtype
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        # explicit arguments (not *xs): torch.export matches dynamic shapes to named inputs
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return (self.module(x) if t is None else self.module(x, t)).float()
+
+
 def dynamic_batch_examples(inputs: tuple[torch.Tensor, ...], min_batch: int = 2) -> tuple[torch.Tensor, ...]:
     """Example inputs with at least ``min_batch`` rows: exporting with a batch of 1 would
     specialise the batch dimension to 1."""
