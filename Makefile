@@ -37,7 +37,9 @@ lint: setup
 eval: setup
 	$(PY) -m wifidiff_fast.eval --dataset brat-val --methods idw,rbf,kriging,wifidiff
 
+# The engine beside the eager fp32 reference (table + JSON), then the pytest-benchmark suites.
 bench: setup
+	$(PY) -m wifidiff_fast.bench paper fast --json out/bench_engine.json
 	$(PY) -m pytest -q bench --benchmark-only
 
 gpu-check:

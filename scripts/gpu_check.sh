@@ -5,8 +5,10 @@
 #      opcheck, CUDA-graph capture/replay), Triton compiled (not interpreted), and the whole
 #      pipeline through each kernel backend vs the reference ops (tests/pipeline/test_backends.py);
 #   3. `python -m wifidiff_fast.bench ops --device cuda`: Triton vs CUDA vs reference, achieved
-#      bandwidth as a fraction of the device's peak, JSON + markdown table.
-# Writes everything under $OUT (default out/gpu-check). Budget: < 8 minutes on an H100.
+#      bandwidth as a fraction of the device's peak, JSON + markdown table;
+#   4. tests/runtime on the GPU (CUDA-graph capture/replay vs the eager request, CUDA-event stage
+#      timings) and `python -m wifidiff_fast.bench paper reuse --device cuda --graphs` (issue #12).
+# Writes everything under $OUT (default out/gpu-check). Budget: < 15 minutes on an H100.
 # Needs python with torch (CUDA build), triton, numpy, pytest; scikit-image/opencv/diffusers
 # only for the peer rows (skipped when missing). No network access is needed.
 set -uo pipefail
@@ -46,6 +48,17 @@ fi
 step "op benchmark (cuda)"
 timeout 90 $PY -m wifidiff_fast.bench ops --device cuda --repeat 30 \
     --json "$OUT/bench_ops_cuda.json" 2>&1 | tee "$OUT/bench_ops_cuda.md" || status=1
+
+step "runtime on the GPU: network backends, CUDA-graph capture/replay vs eager, CUDA-event timings"
+if $PY -c "import pytest" 2>/dev/null; then
+  timeout 300 $PY -m pytest -q -p no:cacheprovider -o addopts="" tests/runtime -rs --durations=8 \
+      --junitxml="$OUT/tests_runtime.xml" 2>&1 | tee "$OUT/tests_runtime.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+
+step "engine vs eager fp32 reference (paper + reuse; compiled networks under CUDA graphs)"
+timeout 400 $PY -m wifidiff_fast.bench paper reuse --device cuda --backend compile --graphs --warmup 2 --runs 10 \
+    --json "$OUT/bench_engine_cuda.json" 2>&1 | tee "$OUT/bench_engine_cuda.md" || status=1
 
 step "done: status $status, outputs in $OUT"
 exit $status

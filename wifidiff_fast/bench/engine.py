@@ -128,7 +128,7 @@ def build(args, device):
     t0 = time.perf_counter()
     eng = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device), backend="auto",
                                             network_backend=args.backend, network_dtype=args.dtype,
-                                            chunk=args.chunk, progress=False)
+                                            chunk=args.chunk, progress=False, cuda_graphs=args.graphs)
     ests["engine"] = eng
     if args.compare != "none":
         ests["reference"] = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device),
@@ -257,6 +257,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fast-maps", type=int, default=4, help="maps in the fast workload")
     p.add_argument("--ratios", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.7, 0.9])
     p.add_argument("--chunk", type=int, default=None, help="the engine's denoiser chunk (default: the estimator's)")
+    p.add_argument("--graphs", action="store_true", help="the engine replays CUDA graphs per shape bucket (GPU)")
     return p
 
 

@@ -1,0 +1,52 @@
+"""``python -m wifidiff_fast.bench``: runs end to end on a tiny checkpoint and reports the reference
+ratio, the same-election check and the peers; bad arguments exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipeline"))
+from pipecases import write_tiny_checkpoint  # noqa: E402
+
+from wifidiff_fast.bench.__main__ import main  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ck"))
+
+
+def test_paper_and_fast_workloads_print_the_table_and_write_json(ckpt, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["paper", "fast", "--checkpoint", str(ckpt), "--backend", "eager", "--candidates", "2", "--steps", "2",
+               "--warmup", "0", "--runs", "2", "--fast-maps", "1", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "time ÷ engine" in printed.out and "[bench" in printed.err  # table on stdout, progress on stderr
+    data = json.loads(out.read_text())
+    rows = {(r["workload"].split()[0], r["impl"]): r for r in data["rows"]}
+    assert set(rows) == {("paper", "engine"), ("paper", "reference"), ("fast", "engine"), ("fast", "reference"),
+                         ("fast", "pykrige"), ("fast", "scipy-rbf")}
+    paper = rows[("paper", "engine")]
+    assert paper["runs"] == 2 and paper["same_elected"] in (True, False)
+    assert paper["generation_p50_ms"] > 0 and paper["total_p90_ms"] >= paper["total_p50_ms"]
+    ref = rows[("paper", "reference")]
+    assert ref["over_engine"] == pytest.approx(ref["total_p50_ms"] / paper["total_p50_ms"])
+    assert rows[("fast", "pykrige")]["total_p50_ms"] > 0
+    assert data["meta"]["torch"] and data["meta"]["cpu_count"] >= 1
+
+
+def test_unknown_workload_exits_2(capsys):
+    assert main(["warp"]) == 2
+    assert "unknown workload(s) warp" in capsys.readouterr().err
+
+
+def test_unavailable_backend_exits_2_naming_it(ckpt, capsys):
+    assert main(["paper", "--checkpoint", str(ckpt), "--backend", "tensorrt"]) == 2
+    assert "TensorRT runs on NVIDIA GPUs only" in capsys.readouterr().err
