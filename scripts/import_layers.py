@@ -59,8 +59,10 @@ def layers() -> dict[str, tuple[set[str], set[str]]]:
 def main() -> int:
     for owner, (eager, lazy) in sorted(layers().items()):
         lazy_only = sorted(lazy - eager)
-        print(f"{owner:<14} imports {', '.join(sorted(eager)) or '—'}"
-              + (f"   (lazily: {', '.join(lazy_only)})" if lazy_only else ""))
+        print(
+            f"{owner:<14} imports {', '.join(sorted(eager)) or '—'}"
+            + (f"   (lazily: {', '.join(lazy_only)})" if lazy_only else "")
+        )
     return 0
 
 

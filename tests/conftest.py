@@ -47,8 +47,12 @@ def pytest_sessionstart(session):
 
     st = _native.status()
     if not st.loaded:
-        pytest.exit(f"WIFIDIFF_REQUIRE_NATIVE=1 but the native extension is unavailable:\n{st.reason}",
-                    returncode=1)
+        pytest.exit(
+            f"WIFIDIFF_REQUIRE_NATIVE=1 but the native extension is unavailable:\n{st.reason}", returncode=1
+        )
     if torch.cuda.is_available() and not st.with_cuda:
-        pytest.exit(f"WIFIDIFF_REQUIRE_NATIVE=1 and a GPU is visible, but the extension was built "
-                    f"without its CUDA kernels: {st.reason}", returncode=1)
+        pytest.exit(
+            f"WIFIDIFF_REQUIRE_NATIVE=1 and a GPU is visible, but the extension was built "
+            f"without its CUDA kernels: {st.reason}",
+            returncode=1,
+        )

@@ -10,10 +10,10 @@ import pytest
 from wifidiff_fast import raytrace as R
 from wifidiff_fast.data.units import P_MIN_DBM
 
-
 # ---------------------------------------------------------------------------------------------
 # Pure geometry: no Sionna needed
 # ---------------------------------------------------------------------------------------------
+
 
 def test_extrude_single_box_is_closed_and_outward():
     h = np.zeros((6, 6), np.float32)
@@ -51,7 +51,7 @@ def test_extrude_adjacent_heights_share_a_step_wall():
 
 def test_pixel_to_xy_orientation():
     xy = R.pixel_to_xy(np.array([[0, 0], [9, 9]]), (10, 10), 2.0)
-    assert xy[0].tolist() == [-9.0, 9.0]   # top-left pixel: west, north
+    assert xy[0].tolist() == [-9.0, 9.0]  # top-left pixel: west, north
     assert xy[1].tolist() == [9.0, -9.0]
 
 
@@ -75,6 +75,7 @@ def test_config_rejects_unknown_source():
 # Ray tracing: needs sionna-rt (bash scripts/setup_raytrace.sh)
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sionna_rt():
     """Skip (with the reason) unless sionna-rt imports; imported here, not at collection, so the
@@ -83,6 +84,7 @@ def sionna_rt():
     if not ok:
         pytest.skip(f"sionna-rt not importable: {why}")
     return why
+
 
 TINY = dict(size=64, margin=8, pixel_m=2.0, rays=200_000, max_depth=2)
 
@@ -109,8 +111,8 @@ def test_unreachable_courtyard_is_clipped_to_floor(sionna_rt):
     cfg = R.RTConfig(sectors=1, diffraction=False, refraction=False, **TINY)
     E, m = cfg.extent, cfg.margin
     heights = np.zeros((E, E), np.float32)
-    heights[m + 20:m + 44, m + 20:m + 44] = 40.0   # a 40 m ring, 6 px thick, around a courtyard
-    heights[m + 26:m + 38, m + 26:m + 38] = 0.0
+    heights[m + 20 : m + 44, m + 20 : m + 44] = 40.0  # a 40 m ring, 6 px thick, around a courtyard
+    heights[m + 26 : m + 38, m + 26 : m + 38] = 0.0
     site = np.array([[m + 5, m + 5]])
     rss = R.trace_map(heights, site, np.array([8.0]), 2750.0, cfg, seed=2)
     court = rss[28:36, 28:36]

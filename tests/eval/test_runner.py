@@ -11,8 +11,7 @@ import pytest
 
 from wifidiff_fast.data.protocol import draw_samples, map_seed
 from wifidiff_fast.data.scene import Scene
-from wifidiff_fast.eval import datasets as ds_mod
-from wifidiff_fast.eval import methods as methods_mod, metrics, runner
+from wifidiff_fast.eval import datasets as ds_mod, methods as methods_mod, metrics, runner
 from wifidiff_fast.eval.cli import main
 from wifidiff_fast.eval.methods import EstimatorOptions, register_method, resolve_methods
 from wifidiff_fast.eval.report import to_markdown
@@ -26,7 +25,7 @@ def _tiny_scenes(k=3, size=24):
     for i in range(k):
         rng = np.random.default_rng(i)
         b = np.zeros((size, size), np.uint8)
-        b[5:9, 6 + i:12 + i] = 1
+        b[5:9, 6 + i : 12 + i] = 1
         rr, cc = np.mgrid[0:size, 0:size]
         rss = -50.0 - 0.8 * np.hypot(rr - 3, cc - 4) + rng.normal(0, 0.5, (size, size))
         out.append(Scene(f"tiny{i}", rss, b))
@@ -55,6 +54,7 @@ def test_every_method_sees_the_same_samples(registry):
         def fn(buildings, samples):
             seen[tag].append(samples.copy())
             return np.where(buildings == 1, np.nan, samples[:, 2].mean()).astype(np.float32)
+
         return fn
 
     registry("fake-a", make("a"))
@@ -119,9 +119,13 @@ def test_reuse_expansion(registry):
     assert built == [0.0, 0.3, 0.5]
     ms = resolve_methods(["fake-est@R=0.7"])
     assert [m.name for m in ms] == ["fake-est@R=0.7"] and built[-1] == 0.7
-    for bad, msg in ((["idw@R=0.3"], "no reuse"), (["fake-est@R=1.0"], r"\[0, 1\)"),
-                     (["fake-est@R=x"], "not a number"), (["fake-est@T=1"], "suffix"),
-                     (["nope"], "unknown method")):
+    for bad, msg in (
+        (["idw@R=0.3"], "no reuse"),
+        (["fake-est@R=1.0"], r"\[0, 1\)"),
+        (["fake-est@R=x"], "not a number"),
+        (["fake-est@T=1"], "suffix"),
+        (["nope"], "unknown method"),
+    ):
         with pytest.raises(ValueError, match=msg):
             resolve_methods(bad)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
@@ -168,8 +172,14 @@ def test_estimator_methods_wiring(fake_estimator):
     sc = _tiny_scenes(k=1)[0]
     fake_estimator.truth = sc.rss_dbm
     opts = EstimatorOptions(checkpoint="tiny-ckpt", candidates=3, steps=4, device="cpu", seed=7)
-    names = ["wifidiff", "wifidiff-noboost", "wifidiff-noelect", "wifidiff-neither", "boost-only",
-             "wifidiff-oracle"]
+    names = [
+        "wifidiff",
+        "wifidiff-noboost",
+        "wifidiff-noelect",
+        "wifidiff-neither",
+        "boost-only",
+        "wifidiff-oracle",
+    ]
     ms = {m.name: m for m in resolve_methods(names, opts, reuse=[0.0, 0.5])}
     assert fake_estimator.created == [("tiny-ckpt", "cpu")]  # built once per process
     assert "boost-only@R=0.5" not in ms and "wifidiff-oracle@R=0.5" in ms
@@ -179,8 +189,11 @@ def test_estimator_methods_wiring(fake_estimator):
     kw = fake_estimator.calls[-1]
     assert kw["reuse"] == 0.5 and kw["candidates"] == 3 and kw["steps"] == 4 and kw["seed"] == 7
     assert kw["boost"] and kw["elect"] and not kw["return_candidates"]
-    for name, boost, elect in (("wifidiff-noboost", False, True), ("wifidiff-noelect", True, False),
-                               ("wifidiff-neither", False, False)):
+    for name, boost, elect in (
+        ("wifidiff-noboost", False, True),
+        ("wifidiff-noelect", True, False),
+        ("wifidiff-neither", False, False),
+    ):
         ms[name](sc.buildings, s)
         kw = fake_estimator.calls[-1]
         assert (kw["boost"], kw["elect"], kw["reuse"]) == (boost, elect, 0.0), name
@@ -193,12 +206,15 @@ def test_estimator_methods_wiring(fake_estimator):
 
 
 def test_import_of_eval_does_not_load_the_estimator():
-    code = ("import sys, wifidiff_fast.eval, wifidiff_fast.eval.runner, wifidiff_fast.eval.cli; "
-            "assert 'wifidiff_fast.pipeline.estimator' not in sys.modules")
+    code = (
+        "import sys, wifidiff_fast.eval, wifidiff_fast.eval.runner, wifidiff_fast.eval.cli; "
+        "assert 'wifidiff_fast.pipeline.estimator' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 # ------------------------------------------------------------------------------------------ CLI
+
 
 @pytest.fixture
 def tiny_dataset(monkeypatch):
@@ -241,8 +257,9 @@ def test_cli_bad_inputs(capsys, tmp_path, monkeypatch, tiny_dataset):
 
 def test_cli_method_failure_exits_1(capsys, registry, tiny_dataset):
     registry("fake-broken", lambda b, s: 1 / 0)
-    err = _one_line_error(capsys, ["--dataset", "tiny", "--methods", "fake-broken", "--n", "5",
-                                   "--no-progress"], code=1)
+    err = _one_line_error(
+        capsys, ["--dataset", "tiny", "--methods", "fake-broken", "--n", "5", "--no-progress"], code=1
+    )
     assert "fake-broken failed" in err and "ZeroDivisionError" in err
 
 
@@ -263,8 +280,21 @@ def test_cli_unexpected_error_is_one_line(capsys, monkeypatch, tiny_dataset):
 
 def test_cli_run_writes_json_and_markdown(capsys, tmp_path, tiny_dataset):
     out, md = tmp_path / "r.json", tmp_path / "r.md"
-    argv = ["--dataset", "tiny", "--methods", "idw,rbf", "--n", "5,10", "--limit", "2",
-            "--out", str(out), "--markdown", str(md), "--no-progress"]
+    argv = [
+        "--dataset",
+        "tiny",
+        "--methods",
+        "idw,rbf",
+        "--n",
+        "5,10",
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+        "--markdown",
+        str(md),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "### tiny — 2 maps" in printed
@@ -279,8 +309,12 @@ def test_cli_run_writes_json_and_markdown(capsys, tmp_path, tiny_dataset):
 
 
 def test_cli_subprocess_one_line_error():
-    proc = subprocess.run([sys.executable, "-m", "wifidiff_fast.eval", "--dataset", "nope"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wifidiff_fast.eval", "--dataset", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "unknown dataset 'nope'" in proc.stderr

@@ -127,8 +127,7 @@ class OpTester:
     def test_noncontiguous(self, backend, device):
         require(backend, device)
         inputs = self.make(self.small_case, device)
-        views = tuple(noncontig(x) if isinstance(x, torch.Tensor) and x.dim() > 0 else x
-                      for x in inputs)
+        views = tuple(noncontig(x) if isinstance(x, torch.Tensor) and x.dim() > 0 else x for x in inputs)
         out = self.run(views, backend)
         for o in out:
             assert o.is_contiguous()

@@ -51,17 +51,23 @@ def test_disable_native_falls_back_to_reference(monkeypatch):
 
 
 def test_import_builds_nothing_and_prints_nothing():
-    code = ("import wifidiff_fast, wifidiff_fast.ops, sys; "
-            "from wifidiff_fast.ops import _native; "
-            "assert _native._status is None; assert 'triton' not in sys.modules")
+    code = (
+        "import wifidiff_fast, wifidiff_fast.ops, sys; "
+        "from wifidiff_fast.ops import _native; "
+        "assert _native._status is None; assert 'triton' not in sys.modules"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""
 
 
 def test_info_cli_reports_backends():
-    proc = subprocess.run([sys.executable, "-m", "wifidiff_fast", "info", "--no-build"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wifidiff_fast", "info", "--no-build"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     for word in ("native extension", "reference", "cpp", "triton", "cpu tensors"):
         assert word in proc.stdout
@@ -71,8 +77,9 @@ def test_info_cli_with_native_disabled():
     import os
 
     env = dict(os.environ, WIFIDIFF_DISABLE_NATIVE="1")
-    proc = subprocess.run([sys.executable, "-m", "wifidiff_fast", "info"], capture_output=True,
-                          text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wifidiff_fast", "info"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "disabled by WIFIDIFF_DISABLE_NATIVE=1" in proc.stdout
     assert "ops on cpu run on: reference" in proc.stdout

@@ -41,9 +41,14 @@ def test_one_stem_per_op_everywhere():
     pkg = root / "wifidiff_fast"
     assert set(OPS) >= {"ddim_step", "critical_points", "merge_condition", "elect"}
     for op in OPS:
-        for path in (pkg / "reference" / f"{op}.py", pkg / "ops" / f"{op}.py", pkg / "kernels" / f"{op}.py",
-                     _native.CSRC / f"{op}.cpp", _native.CSRC / f"{op}_cuda.cu",
-                     root / "tests" / "ops" / f"test_{op}.py"):
+        for path in (
+            pkg / "reference" / f"{op}.py",
+            pkg / "ops" / f"{op}.py",
+            pkg / "kernels" / f"{op}.py",
+            _native.CSRC / f"{op}.cpp",
+            _native.CSRC / f"{op}_cuda.cu",
+            root / "tests" / "ops" / f"test_{op}.py",
+        ):
             assert path.is_file(), f"op {op!r} has no {path.relative_to(root)}"
         assert re.search(rf"WD_REGISTER_OP\(\s*{op}\s*,", (_native.CSRC / f"{op}.cpp").read_text()), op
         assert op in ops_pkg.__all__ and hasattr(torch.ops.wifidiff, op)
@@ -58,9 +63,25 @@ def _nvcc_command(tmp_path: Path, src: Path, mode: str, out: Path) -> list[str]:
     shim.mkdir(parents=True, exist_ok=True)
     (shim / "cuda_cmake_macros.h").write_text("#pragma once\n")
     inc = Path(torch.__file__).parent / "include"
-    return [_nvcc(), mode, "-std=c++17", *_native.CUDA_FLAGS, "-arch=sm_90", "-DWITH_CUDA",
-            "-I", str(_native.CSRC), "-I", str(tmp_path / "shim"), "-isystem", str(inc),
-            "-isystem", str(inc / "torch" / "csrc" / "api" / "include"), str(src), "-o", str(out)]
+    return [
+        _nvcc(),
+        mode,
+        "-std=c++17",
+        *_native.CUDA_FLAGS,
+        "-arch=sm_90",
+        "-DWITH_CUDA",
+        "-I",
+        str(_native.CSRC),
+        "-I",
+        str(tmp_path / "shim"),
+        "-isystem",
+        str(inc),
+        "-isystem",
+        str(inc / "torch" / "csrc" / "api" / "include"),
+        str(src),
+        "-o",
+        str(out),
+    ]
 
 
 @pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
@@ -69,8 +90,9 @@ def test_cuda_sources_compile_for_sm90(tmp_path):
     procs = []
     for src in CU_FILES:
         cmd = _nvcc_command(tmp_path, src, "-c", tmp_path / (src.stem + ".o"))
-        procs.append((src.name, subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT, text=True)))
+        procs.append(
+            (src.name, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        )
         if len(procs) % 2 == 0:  # two cores
             procs[-2][1].wait()
     for name, p in procs:
@@ -82,8 +104,13 @@ def test_cuda_sources_compile_for_sm90(tmp_path):
 def test_triton_kernels_compile_for_sm90(tmp_path):
     pytest.importorskip("triton", reason="triton not installed: AOT compile check skipped")
     env = dict(os.environ, TRITON_INTERPRET="0", TRITON_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "wifidiff_fast.kernels._aot", "--arch", "90"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wifidiff_fast.kernels._aot", "--arch", "90"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     compiled = [ln for ln in proc.stdout.splitlines() if ln.startswith("ok ")]
     assert len(compiled) >= 12, proc.stdout
@@ -96,8 +123,12 @@ def test_triton_kernels_compile_for_sm90(tmp_path):
 @pytest.mark.skipif(_nvcc() is None, reason="nvcc not found: CUDA compile check skipped")
 def test_cuda_lambda2_root_is_correctly_rounded_under_fast_math(tmp_path):
     ptx = tmp_path / "critical_points.ptx"
-    proc = subprocess.run(_nvcc_command(tmp_path, _native.CSRC / "critical_points_cuda.cu", "-ptx", ptx),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        _nvcc_command(tmp_path, _native.CSRC / "critical_points_cuda.cu", "-ptx", ptx),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = ptx.read_text()
     assert "sqrt.rn" in text and "sqrt.approx" not in text  # (sqrt.rn.ftz.f32 under fast math)

@@ -35,7 +35,11 @@ def assert_points_match(out, ref, lam2_64, rtol=2e-4, atol=1e-7):
     for b, j in (~same).nonzero().tolist():
         row, col = p[b, j].tolist()
         v = lam2_64[b, row, col].item()  # (an off-grid point raises IndexError here)
-        assert row >= 0 and col >= 0 and abs(v - r2[b, j].item()) <= rtol * abs(v) + atol, ("not a near-tie", b, j)
+        assert row >= 0 and col >= 0 and abs(v - r2[b, j].item()) <= rtol * abs(v) + atol, (
+            "not a near-tie",
+            b,
+            j,
+        )
     assert same.float().mean() > 0.9
     for b in range(p.shape[0]):  # distinct valid points, empty slots at the end
         k = int(c[b])
@@ -47,9 +51,14 @@ class TestCriticalPoints(OpTester):
     op, ref, custom_op = staticmethod(critical_points), staticmethod(critical_points_ref), _critical_points_op
     native_name = "critical_points"
     # (B, H, W, sigma, capacity, plateau); tiny: capacity > H·W pads
-    cases = {"tiny": (1, 11, 11, 1.5, 200, False), "odd": (3, 37, 53, 1.5, 64, False),
-             "256": (2, 256, 256, 1.5, 64, False), "batch64": (64, 48, 48, 1.5, 64, False),
-             "sigma0.7-plateau": (2, 29, 31, 0.7, 40, True), "sigma2-plateau": (2, 29, 31, 2.0, 40, True)}
+    cases = {
+        "tiny": (1, 11, 11, 1.5, 200, False),
+        "odd": (3, 37, 53, 1.5, 64, False),
+        "256": (2, 256, 256, 1.5, 64, False),
+        "batch64": (64, 48, 48, 1.5, 64, False),
+        "sigma0.7-plateau": (2, 29, 31, 0.7, 40, True),
+        "sigma2-plateau": (2, 29, 31, 2.0, 40, True),
+    }
     other_inputs = {"lp": (4, 128, 128, 1.5, 64, False)}
     float64_tol, float64_skip = {"rtol": 1e-12, "atol": 1e-15}, ("triton",)
     lp_outputs, lp_atol_rel = (1,), 1e-3
@@ -106,7 +115,9 @@ def test_one_dimensional_structure_has_no_points(backend, device, dtype, axis):
     R = torch.full((2, 24, 31), -0.75, dtype=dtype)
     R[(slice(None), slice(12, None)) if axis == 1 else (slice(None), slice(None), slice(15, None))] = 0.75
     R = R.to(device)
-    points, response, count = critical_points(R, torch.zeros_like(R, dtype=torch.uint8), capacity=16, backend=backend)
+    points, response, count = critical_points(
+        R, torch.zeros_like(R, dtype=torch.uint8), capacity=16, backend=backend
+    )
     assert count.tolist() == [0, 0] and (points.cpu() == -1).all() and (response.cpu() == 0).all()
 
 

@@ -16,8 +16,9 @@ from wifidiff_fast.reference.elect import detect_transmitters, ray_offsets, ring
 from opcases import CASES, make_gen, noncontig, require
 from opharness import OpTester
 
-CUSTOM = ElectionParams(ring_radii=(2, 4, 7), n_angles=12, n_tx=2, n_rays=9, tau_db=2.0, lam=3.0, gamma=0.5,
-                        tx_drop_db=20.0)
+CUSTOM = ElectionParams(
+    ring_radii=(2, 4, 7), n_angles=12, n_tx=2, n_rays=9, tau_db=2.0, lam=3.0, gamma=0.5, tx_drop_db=20.0
+)
 ONE_RING = ElectionParams(ring_radii=(1,), n_tx=5, n_rays=1, db_span=80.0)
 
 
@@ -33,7 +34,9 @@ def scene(B, K, H, W, gen, device="cpu", dtype=torch.float32, n_samples=12):
     base = torch.randn(B, K, max(2, H // 5), max(2, W // 5), generator=gen, dtype=torch.float64)
     smooth = F.interpolate(base, size=(H, W), mode="bilinear", align_corners=False)
     scale = torch.linspace(0.01, 0.2, K, dtype=torch.float64)[None, :, None, None]
-    cand = truth[:, None] + scale * smooth + 0.02 * torch.randn(B, K, H, W, generator=gen, dtype=torch.float64)
+    cand = (
+        truth[:, None] + scale * smooth + 0.02 * torch.randn(B, K, H, W, generator=gen, dtype=torch.float64)
+    )
     R_hat = truth + 0.05 * torch.randn(B, H, W, generator=gen, dtype=torch.float64)
     S, M = torch.zeros(B, H, W, dtype=torch.float64), torch.zeros(B, H, W, dtype=torch.float64)
     for b in range(B):
@@ -47,12 +50,19 @@ def scene(B, K, H, W, gen, device="cpu", dtype=torch.float32, n_samples=12):
 class TestElect(OpTester):
     op, ref, custom_op, native_name = staticmethod(elect), staticmethod(elect_ref), _elect_op, "elect"
     # (B, K, H, W, params, all-buildings map 0)
-    cases = {"tiny": (1, 2, 5, 7, ElectionParams(), False), "odd": (2, 5, 37, 53, ElectionParams(), False),
-             "256": (1, 3, 256, 256, ElectionParams(), False), "batch64": (1, 64, 48, 48, ElectionParams(), False),
-             "custom": (2, 3, 21, 19, CUSTOM, False), "one-ring": (2, 3, 21, 19, ONE_RING, False),
-             "no-open-pixel": (2, 3, 9, 8, ElectionParams(), True)}
-    other_inputs = {"lp": (2, 16, 128, 128, ElectionParams(), False),
-                    "lp-interpreted": (2, 16, 48, 48, ElectionParams(), False)}
+    cases = {
+        "tiny": (1, 2, 5, 7, ElectionParams(), False),
+        "odd": (2, 5, 37, 53, ElectionParams(), False),
+        "256": (1, 3, 256, 256, ElectionParams(), False),
+        "batch64": (1, 64, 48, 48, ElectionParams(), False),
+        "custom": (2, 3, 21, 19, CUSTOM, False),
+        "one-ring": (2, 3, 21, 19, ONE_RING, False),
+        "no-open-pixel": (2, 3, 9, 8, ElectionParams(), True),
+    }
+    other_inputs = {
+        "lp": (2, 16, 128, 128, ElectionParams(), False),
+        "lp-interpreted": (2, 16, 48, 48, ElectionParams(), False),
+    }
     float64_skip = ("triton",)
     lp_outputs, lp_atol_rel = (0, 2), 1e-4
 
@@ -82,8 +92,26 @@ class TestElect(OpTester):
 
     def opcheck_args(self, device, backend):
         cand, R_hat, S, M, bld, alpha, p = self.make("tiny", device)
-        return [(cand, R_hat, S, M, bld.to(torch.uint8), alpha, p.db_span, list(p.ring_radii), p.n_angles, p.n_tx,
-                 p.tx_drop_db, p.n_rays, p.tau_db, p.lam, p.gamma, backend)]
+        return [
+            (
+                cand,
+                R_hat,
+                S,
+                M,
+                bld.to(torch.uint8),
+                alpha,
+                p.db_span,
+                list(p.ring_radii),
+                p.n_angles,
+                p.n_tx,
+                p.tx_drop_db,
+                p.n_rays,
+                p.tau_db,
+                p.lam,
+                p.gamma,
+                backend,
+            )
+        ]
 
     def bad_calls(self):
         cand, R_hat, S, M, bld, alpha, _ = self.make("tiny", "cpu")
@@ -114,7 +142,9 @@ class TestElect(OpTester):
 def test_ties_and_a_single_candidate_elect_the_first(backend, device):
     require(backend, device)
     cand, R_hat, S, M, bld, alpha, _ = TestElect().make("no-open-pixel", device)
-    assert (elect(cand, R_hat, S, M, bld, alpha, backend=backend)[2][0] == 0).all()  # no open pixel: no spread
+    assert (
+        elect(cand, R_hat, S, M, bld, alpha, backend=backend)[2][0] == 0
+    ).all()  # no open pixel: no spread
     same = cand[:, :1].expand_as(cand).contiguous()
     for c in (same, cand[:, :1]):
         assert elect(c, R_hat, S, M, bld, alpha, backend=backend)[1].tolist() == [0, 0]
@@ -128,8 +158,9 @@ def test_reference_geometry_and_transmitters():
     x = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
     x[0, 0, 1, 1] = x[0, 0, 1, 2] = 1.0  # a plateau pair: the lower index wins
     x[0, 0, 4, 4] = 0.9
-    rows, cols, ok = detect_transmitters(x, torch.ones(1, 1, 5, 5, dtype=torch.bool),
-                                         ElectionParams(n_tx=3, tx_drop_db=12.0))
+    rows, cols, ok = detect_transmitters(
+        x, torch.ones(1, 1, 5, 5, dtype=torch.bool), ElectionParams(n_tx=3, tx_drop_db=12.0)
+    )
     assert ok[0, 0].tolist() == [True, True, False]
     assert list(zip(rows[0, 0, :2].tolist(), cols[0, 0, :2].tolist())) == [(1, 1), (4, 4)]
 

@@ -19,7 +19,9 @@ class TestMergeCondition(OpTester):
     cases = {"tiny": (1, 5, 7, 3), "odd": (3, 19, 23, 20), "256": (2, 256, 256, 64)}  # (B, H, W, points)
     other_inputs = {"lp": (4, 64, 64, 32)}
     lp_outputs = (0, 1)  # a merge copies values: exact in every precision
-    lp_interpreter_dtypes = (torch.float16,)  # the interpreter lacks bf16 constants (compiled Triton has them)
+    lp_interpreter_dtypes = (
+        torch.float16,
+    )  # the interpreter lacks bf16 constants (compiled Triton has them)
 
     def inputs(self, case, device, dtype, gen):
         B, H, W, P = case

@@ -18,8 +18,17 @@ from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.estimator import CHECKPOINTS_DIR, RadioMapEstimator
 
 SHIPPED = CHECKPOINTS_DIR / "small"
-NON_NETWORK = ("name", "preset", "normalisation", "scheduler", "sampler_defaults", "boost", "election", "pipeline",
-               "physics")
+NON_NETWORK = (
+    "name",
+    "preset",
+    "normalisation",
+    "scheduler",
+    "sampler_defaults",
+    "boost",
+    "election",
+    "pipeline",
+    "physics",
+)
 
 
 def tiny_config(**pipeline) -> dict:
@@ -42,7 +51,6 @@ def write_tiny_checkpoint(directory: Path, seed: int = 0, **pipeline) -> Path:
     return save_checkpoint(directory, nets, tiny_config(**pipeline))
 
 
-
 def estimator(path, backend: str = "reference", **kw) -> RadioMapEstimator:
     return RadioMapEstimator.from_pretrained(path, backend=backend, **kw)
 
@@ -53,7 +61,7 @@ def layout(H: int = 48, W: int = 48, seed: int = 0, fill: float = 0.15) -> np.nd
     blocks = rng.random((max(1, H // 8), max(1, W // 8))) < fill
     b = np.kron(blocks, np.ones((8, 8), dtype=bool))
     out = np.zeros((H, W), dtype=np.uint8)
-    out[:b.shape[0], :b.shape[1]] = b[:H, :W]
+    out[: b.shape[0], : b.shape[1]] = b[:H, :W]
     out[0] = 0
     assert out.any(), "the layout should hold at least one building"
     return out

@@ -23,11 +23,20 @@ CFG = SchedulerConfig()  # linear β 1e-4..0.02, T = 1000, leading spacing, clip
 def _diffusers(**kw):
     """diffusers' DDIMScheduler, the reference for the schedule. Only the tests that compare with
     it skip when diffusers is missing; the properties below (split run = one run, ...) still run."""
-    DDIMScheduler = pytest.importorskip("diffusers", reason="diffusers is the reference for the "
-                                        "DDIM schedule").DDIMScheduler
-    args = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
-                clip_sample=True, clip_sample_range=1.0, set_alpha_to_one=True, timestep_spacing="leading",
-                prediction_type="epsilon")
+    DDIMScheduler = pytest.importorskip(
+        "diffusers", reason="diffusers is the reference for the DDIM schedule"
+    ).DDIMScheduler
+    args = dict(
+        num_train_timesteps=1000,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        clip_sample=True,
+        clip_sample_range=1.0,
+        set_alpha_to_one=True,
+        timestep_spacing="leading",
+        prediction_type="epsilon",
+    )
     args.update(kw)
     return DDIMScheduler(**args)
 
@@ -95,8 +104,9 @@ def test_whole_trajectory_matches_diffusers_ddim(eta):
     x_ref = _start()
     ref_traj, ref_x0 = [], []
     for i, t in enumerate(ref.timesteps):
-        out = ref.step(fake_eps(x_ref, int(t)), int(t), x_ref, eta=eta,
-                       variance_noise=noises[i] if eta > 0 else None)
+        out = ref.step(
+            fake_eps(x_ref, int(t)), int(t), x_ref, eta=eta, variance_noise=noises[i] if eta > 0 else None
+        )
         x_ref = out.prev_sample
         ref_traj.append(x_ref)
         ref_x0.append(out.pred_original_sample)
@@ -107,8 +117,13 @@ def test_whole_trajectory_matches_diffusers_ddim(eta):
         ours_traj.append(x)
         ours_x0.append(x0)
 
-    x, x0 = ddim_sample(lambda x, i: fake_eps(x, int(ts[i])), _start(), table,
-                        noise_fn=(lambda i: noises[i]) if eta > 0 else None, callback=cb)
+    x, x0 = ddim_sample(
+        lambda x, i: fake_eps(x, int(ts[i])),
+        _start(),
+        table,
+        noise_fn=(lambda i: noises[i]) if eta > 0 else None,
+        callback=cb,
+    )
     assert len(ours_traj) == steps
     clipped = sum(bool((r.abs() >= 1.0).any()) for r in ref_x0)
     assert clipped > 0  # the case exercises clip_sample

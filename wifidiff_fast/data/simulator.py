@@ -219,8 +219,7 @@ def _polar_frames(tx: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor, ...]:
         in ``[lo, hi]``; radii in ``[r0, r1]``.
     """
     dev = tx.device
-    corners = torch.tensor([[-0.5, -0.5], [-0.5, W - 0.5], [H - 0.5, -0.5], [H - 0.5, W - 0.5]],
-                           device=dev)
+    corners = torch.tensor([[-0.5, -0.5], [-0.5, W - 0.5], [H - 0.5, -0.5], [H - 0.5, W - 0.5]], device=dev)
     d = corners[None] - tx[:, None]  # [n, 4, 2]
     r1 = d.norm(dim=-1).amax(-1) + 1.0
     near = torch.stack([tx[:, 0].clamp(-0.5, H - 0.5), tx[:, 1].clamp(-0.5, W - 0.5)], -1)
@@ -235,9 +234,16 @@ def _polar_frames(tx: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor, ...]:
     return ref, lo, hi, r0, r1
 
 
-def _obstruction_loss(occ: torch.Tensor, tx: torch.Tensor, coef: torch.Tensor, rho: torch.Tensor,
-                      theta: torch.Tensor, frames: tuple[torch.Tensor, ...], step: float,
-                      chunk: int = 6) -> torch.Tensor:
+def _obstruction_loss(
+    occ: torch.Tensor,
+    tx: torch.Tensor,
+    coef: torch.Tensor,
+    rho: torch.Tensor,
+    theta: torch.Tensor,
+    frames: tuple[torch.Tensor, ...],
+    step: float,
+    chunk: int = 6,
+) -> torch.Tensor:
     """Building loss along every ray, ``[n, H, W]`` in dB.
 
     Args:
@@ -264,8 +270,9 @@ def _obstruction_loss(occ: torch.Tensor, tx: torch.Tensor, coef: torch.Tensor, r
         rows = tx[j, 0, None, None] + rad[:, :, None] * torch.sin(ang)[:, None]  # [m, R, A]
         cols = tx[j, 1, None, None] + rad[:, :, None] * torch.cos(ang)[:, None]
         grid = torch.stack([cols / (W - 1) * 2 - 1, rows / (H - 1) * 2 - 1], -1)
-        o = F.grid_sample(occ[j, None], grid, mode="bilinear", padding_mode="zeros",
-                          align_corners=True)[:, 0]  # [m, R, A]
+        o = F.grid_sample(occ[j, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[
+            :, 0
+        ]  # [m, R, A]
         o = o * (rad > coef[j, 3, None])[:, :, None]  # masts clear their own roof
         dr = ((r1 - r0)[j] / (R - 1))[:, None, None]
         length = (torch.cumsum(o, 1) - 0.5 * o) * dr  # px of building crossed (trapezoid)
@@ -273,10 +280,16 @@ def _obstruction_loss(occ: torch.Tensor, tx: torch.Tensor, coef: torch.Tensor, r
         x = coef[j, 0, None, None] * walls + coef[j, 1, None, None] * length
         cap = coef[j, 2, None, None]
         loss = cap * (1 - torch.exp(-x / cap))  # soft cap: no kink where the cap is reached
-        back = torch.stack([(theta[j] - lo[j, None, None]) / (hi - lo)[j, None, None] * 2 - 1,
-                            (rho[j] - r0[j, None, None]) / (r1 - r0)[j, None, None] * 2 - 1], -1)
-        out[j] = F.grid_sample(loss[:, None], back, mode="bilinear", padding_mode="border",
-                               align_corners=True)[:, 0]
+        back = torch.stack(
+            [
+                (theta[j] - lo[j, None, None]) / (hi - lo)[j, None, None] * 2 - 1,
+                (rho[j] - r0[j, None, None]) / (r1 - r0)[j, None, None] * 2 - 1,
+            ],
+            -1,
+        )
+        out[j] = F.grid_sample(
+            loss[:, None], back, mode="bilinear", padding_mode="border", align_corners=True
+        )[:, 0]
     return out
 
 
@@ -301,12 +314,20 @@ def _shadowing(noise: torch.Tensor, sigma: torch.Tensor, corr: torch.Tensor) -> 
     return f * sigma[:, None, None]
 
 
-def _mast_gain_db(az: torch.Tensor, elev_deg: torch.Tensor, rot: torch.Tensor, tilt: torch.Tensor,
-                  vbeam: torch.Tensor, hbeam: float, gmax: float) -> torch.Tensor:
+def _mast_gain_db(
+    az: torch.Tensor,
+    elev_deg: torch.Tensor,
+    rot: torch.Tensor,
+    tilt: torch.Tensor,
+    vbeam: torch.Tensor,
+    hbeam: float,
+    gmax: float,
+) -> torch.Tensor:
     """Three-sector site gain ``[n, H, W]`` dB: the shared pattern of :mod:`wifidiff_fast.physics.antenna`
     with per-transmitter rotation, downtilt and vertical beamwidth ``[n]``."""
-    return sector_gain_db(az, elev_deg, rot[:, None, None], tilt[:, None, None], vbeam[:, None, None],
-                          hbeam, gmax)
+    return sector_gain_db(
+        az, elev_deg, rot[:, None, None], tilt[:, None, None], vbeam[:, None, None], hbeam, gmax
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,8 +407,9 @@ def _draw_maps(g: torch.Generator, B: int, cfg: SimConfig) -> _MapDraws:
     return _MapDraws(region, mast, freq, px, ple, scale)
 
 
-def _layout(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws,
-            dev: torch.device) -> torch.Tensor:
+def _layout(
+    g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws, dev: torch.device
+) -> torch.Tensor:
     """Step 2: the buildings, ``uint8 [B, N, N]`` on ``dev`` (the config's, or random layouts)."""
     if cfg.buildings is not None:
         bld = cfg.buildings
@@ -395,17 +417,20 @@ def _layout(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws,
         if bld.dim() == 2:
             bld = bld.expand(B, -1, -1)
         if tuple(bld.shape) != (B, N, N):
-            raise ValueError(f"config.buildings must be [{N}, {N}] or [{B}, {N}, {N}], "
-                             f"got {tuple(bld.shape)}")
+            raise ValueError(
+                f"config.buildings must be [{N}, {N}] or [{B}, {N}, {N}], got {tuple(bld.shape)}"
+            )
         return (bld > 0).to(torch.uint8).to(dev)
     # Draw each map's target fraction here so mast maps can use their own range.
-    fraction = _pick(maps.mast, _u(g, B, cfg.mast_building_fraction_range),
-                     _u(g, B, cfg.building_fraction_range))
+    fraction = _pick(
+        maps.mast, _u(g, B, cfg.mast_building_fraction_range), _u(g, B, cfg.building_fraction_range)
+    )
     return random_layouts(B, N, g, dev, scale=maps.layout_scale, fraction=fraction)
 
 
-def _place_transmitters(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws,
-                        bld: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _place_transmitters(
+    g: torch.Generator, B: int, N: int, cfg: SimConfig, maps: _MapDraws, bld: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Step 3: transmitter positions ``tx [B, T, 2]`` (NaN in unused slots), ``n_tx [B]`` and the
     used-slot mask ``[B, T]``."""
     T = MAX_TX
@@ -449,12 +474,29 @@ def _draw_transmitters(g: torch.Generator, B: int, N: int, cfg: SimConfig, maps:
     tilt = _u(g, (B, T), cfg.mast_downtilt_deg_range)
     vbeam = _u(g, (B, T), cfg.mast_vbeam_deg_range)
     rot = _u(g, (B, T), (0.0, 2 * math.pi / 3))
-    c_ap = torch.stack([_u(g, (B, T), cfg.ap_wall_db_range), _u(g, (B, T), cfg.ap_pen_db_per_px_range),
-                        _u(g, (B, T), cfg.ap_pen_cap_db_range), torch.zeros(B, T)], -1)
-    c_ms = torch.stack([_u(g, (B, T), cfg.mast_roof_db_range), _u(g, (B, T), cfg.mast_roof_db_per_px_range),
-                        _u(g, (B, T), cfg.mast_roof_cap_db_range), torch.full((B, T), 1.5)], -1)
-    sh_sigma = torch.where(maps.mast[:, None], _u(g, (B, T), cfg.mast_shadow_sigma_db_range),
-                           _u(g, (B, T), cfg.shadow_sigma_db_range))
+    c_ap = torch.stack(
+        [
+            _u(g, (B, T), cfg.ap_wall_db_range),
+            _u(g, (B, T), cfg.ap_pen_db_per_px_range),
+            _u(g, (B, T), cfg.ap_pen_cap_db_range),
+            torch.zeros(B, T),
+        ],
+        -1,
+    )
+    c_ms = torch.stack(
+        [
+            _u(g, (B, T), cfg.mast_roof_db_range),
+            _u(g, (B, T), cfg.mast_roof_db_per_px_range),
+            _u(g, (B, T), cfg.mast_roof_cap_db_range),
+            torch.full((B, T), 1.5),
+        ],
+        -1,
+    )
+    sh_sigma = torch.where(
+        maps.mast[:, None],
+        _u(g, (B, T), cfg.mast_shadow_sigma_db_range),
+        _u(g, (B, T), cfg.shadow_sigma_db_range),
+    )
     sh_corr = _u(g, (B, T), cfg.shadow_corr_px_range)
     noise = torch.randn((B, T, N, N), generator=g) if cfg.shadowing else None
 
@@ -485,8 +527,15 @@ class _UsedSlots:
         return x[self.owner].to(self.dev)[:, None, None]
 
 
-def _received_power_db(slots: _UsedSlots, N: int, cfg: SimConfig, maps: _MapDraws, txd: _TxDraws,
-                       tx: torch.Tensor, bld: torch.Tensor) -> torch.Tensor:
+def _received_power_db(
+    slots: _UsedSlots,
+    N: int,
+    cfg: SimConfig,
+    maps: _MapDraws,
+    txd: _TxDraws,
+    tx: torch.Tensor,
+    bld: torch.Tensor,
+) -> torch.Tensor:
     """Step 5: each used transmitter's power at every pixel, ``[n, N, N]`` dBm: path loss, building
     obstruction along the ray, the mast antenna pattern (or the calibrated prior), shadowing."""
     dev = slots.dev
@@ -515,8 +564,15 @@ def _received_power_db(slots: _UsedSlots, N: int, cfg: SimConfig, maps: _MapDraw
         dr_m, dc_m = dr[m], dc[m]
         az = torch.atan2(dc_m, -dr_m)  # clockwise from north (row 0 is north)
         elev = torch.rad2deg(torch.atan2(dh[m].expand_as(d_h[m]), d_h[m]))
-        p[m] += _mast_gain_db(az, elev, slots.flat(txd.rot)[m], slots.flat(txd.tilt)[m],
-                              slots.flat(txd.vbeam)[m], cfg.mast_hbeam_deg, cfg.mast_gain_dbi)
+        p[m] += _mast_gain_db(
+            az,
+            elev,
+            slots.flat(txd.rot)[m],
+            slots.flat(txd.tilt)[m],
+            slots.flat(txd.vbeam)[m],
+            cfg.mast_hbeam_deg,
+            cfg.mast_gain_dbi,
+        )
         if cfg.mast_model == "prior":
             _replace_masts_by_prior(p, m, slots, txf, maps, txd, bld)
     if txd.noise is not None:
@@ -524,8 +580,15 @@ def _received_power_db(slots: _UsedSlots, N: int, cfg: SimConfig, maps: _MapDraw
     return p
 
 
-def _replace_masts_by_prior(p: torch.Tensor, m: torch.Tensor, slots: _UsedSlots, txf: torch.Tensor,
-                            maps: _MapDraws, txd: _TxDraws, bld: torch.Tensor) -> None:
+def _replace_masts_by_prior(
+    p: torch.Tensor,
+    m: torch.Tensor,
+    slots: _UsedSlots,
+    txf: torch.Tensor,
+    maps: _MapDraws,
+    txd: _TxDraws,
+    bld: torch.Tensor,
+) -> None:
     """``mast_model="prior"``: the calibrated propagation prior (the one inference localises with)
     replaces the drawn mast physics — BRAT-faithful fall-off, sector ring and building losses."""
     from ..physics.prior import load_calibration, site_maps
@@ -534,8 +597,9 @@ def _replace_masts_by_prior(p: torch.Tensor, m: torch.Tensor, slots: _UsedSlots,
     rot_m, owner_m = slots.flat(txd.rot)[m], slots.owner.to(slots.dev)[m]
     for k, j in enumerate(m.tolist()):
         i = int(owner_m[k])
-        p[j] = site_maps(bld[i].cpu(), txf[j:j + 1].cpu(), float(maps.freq[i]), prior,
-                         rot=float(rot_m[k]), step_px=1.0)[0].to(slots.dev)
+        p[j] = site_maps(
+            bld[i].cpu(), txf[j : j + 1].cpu(), float(maps.freq[i]), prior, rot=float(rot_m[k]), step_px=1.0
+        )[0].to(slots.dev)
 
 
 def _power_sum_dbm(p: torch.Tensor, slots: _UsedSlots, N: int) -> torch.Tensor:
@@ -612,12 +676,14 @@ def simulate_scenes(n: int, size: int = 256, seed: int = 0, chunk: int = 8) -> l
         for k in range(sb.rss_dbm.shape[0]):
             i = start + k
             nt = int(sb.n_tx[k])
-            scenes.append(Scene(
-                name=f"sim_s{seed}_i{i}",
-                rss_dbm=sb.rss_dbm[k].numpy(),
-                buildings=sb.buildings[k].numpy(),
-                freq_mhz=float(sb.freq_mhz[k]),
-                tx_rc=np.round(sb.tx_rc[k, :nt].numpy()).astype(np.int64),
-                source=f"wifidiff_fast simulator (seed {seed})",
-            ))
+            scenes.append(
+                Scene(
+                    name=f"sim_s{seed}_i{i}",
+                    rss_dbm=sb.rss_dbm[k].numpy(),
+                    buildings=sb.buildings[k].numpy(),
+                    freq_mhz=float(sb.freq_mhz[k]),
+                    tx_rc=np.round(sb.tx_rc[k, :nt].numpy()).astype(np.int64),
+                    source=f"wifidiff_fast simulator (seed {seed})",
+                )
+            )
     return scenes

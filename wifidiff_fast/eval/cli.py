@@ -70,32 +70,58 @@ def _names(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     from .datasets import dataset_names
 
-    p = _Parser(prog="python -m wifidiff_fast.eval",
-                description="Evaluate radio-map estimators on the sparse-sample protocol (paper §V).")
-    p.add_argument("--dataset", type=_names, default=["brat-val"],
-                   help=f"comma-separated data sets: {', '.join(dataset_names())} (default brat-val)")
-    p.add_argument("--methods", type=_names, default=["idw", "rbf", "kriging"],
-                   help="comma-separated methods: " + ", ".join(method_names())
-                        + "; NAME@R=r for a reuse ratio (default idw,rbf,kriging)")
-    p.add_argument("--n", type=_int_list, default=list(PAPER_N),
-                   help="sample counts (default the paper's 10,25,50,100,150,200)")
+    p = _Parser(
+        prog="python -m wifidiff_fast.eval",
+        description="Evaluate radio-map estimators on the sparse-sample protocol (paper §V).",
+    )
+    p.add_argument(
+        "--dataset",
+        type=_names,
+        default=["brat-val"],
+        help=f"comma-separated data sets: {', '.join(dataset_names())} (default brat-val)",
+    )
+    p.add_argument(
+        "--methods",
+        type=_names,
+        default=["idw", "rbf", "kriging"],
+        help="comma-separated methods: "
+        + ", ".join(method_names())
+        + "; NAME@R=r for a reuse ratio (default idw,rbf,kriging)",
+    )
+    p.add_argument(
+        "--n",
+        type=_int_list,
+        default=list(PAPER_N),
+        help="sample counts (default the paper's 10,25,50,100,150,200)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed of the sample draws (default 0)")
     p.add_argument("--limit", type=_pos_int, default=None, help="evaluate only the first K maps per data set")
     p.add_argument("--out", default=None, help="write the full JSON report here")
     p.add_argument("--markdown", default=None, help="also write the markdown tables here")
-    p.add_argument("--data-dir", default=None, help="folder holding brat/ and radiomapseer_like/ "
-                                                      "(default $WIFIDIFF_DATA_DIR or ../shared/data)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding brat/ and radiomapseer_like/ (default $WIFIDIFF_DATA_DIR or ../shared/data)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="let errors raise with their traceback")
     g = p.add_argument_group("estimator options (wifidiff* methods)")
     g.add_argument("--checkpoint", default="small")
     g.add_argument("--candidates", type=_pos_int, default=64)
     g.add_argument("--steps", type=_pos_int, default=10)
-    g.add_argument("--reuse", type=_float_list, default=[0.0],
-                   help="midpoint-reuse ratio(s) in [0, 1); several expand wifidiff methods")
+    g.add_argument(
+        "--reuse",
+        type=_float_list,
+        default=[0.0],
+        help="midpoint-reuse ratio(s) in [0, 1); several expand wifidiff methods",
+    )
     g.add_argument("--device", default="cpu")
-    g.add_argument("--known-write", choices=("on", "off"), default=None,
-                   help="steer the DDIM steps through the condition raster S′ (default: the checkpoint's)")
+    g.add_argument(
+        "--known-write",
+        choices=("on", "off"),
+        default=None,
+        help="steer the DDIM steps through the condition raster S′ (default: the checkpoint's)",
+    )
     return p
 
 
@@ -116,9 +142,15 @@ def run_cli(args: argparse.Namespace, argv: list[str]) -> dict:
     _check_writable(args.markdown, "--markdown")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir} is not a folder")
-    options = EstimatorOptions(checkpoint=args.checkpoint, candidates=args.candidates, steps=args.steps,
-                               reuse=args.reuse[0], device=args.device, seed=args.seed,
-                               known_write=None if args.known_write is None else args.known_write == "on")
+    options = EstimatorOptions(
+        checkpoint=args.checkpoint,
+        candidates=args.candidates,
+        steps=args.steps,
+        reuse=args.reuse[0],
+        device=args.device,
+        seed=args.seed,
+        known_write=None if args.known_write is None else args.known_write == "on",
+    )
     # Resolve names first (cheap, catches typos) — building estimator methods loads the model.
     from .datasets import DATASETS
 
@@ -139,12 +171,18 @@ def run_cli(args: argparse.Namespace, argv: list[str]) -> dict:
         "argv": list(argv),
         "machine": machine_info(),
         "versions": versions(),
-        "config": {"datasets": args.dataset, "methods": [m.name for m in methods], "n": args.n,
-                   "seed": args.seed, "limit": args.limit, "estimator": asdict(options),
-                   "reuse": args.reuse},
+        "config": {
+            "datasets": args.dataset,
+            "methods": [m.name for m in methods],
+            "n": args.n,
+            "seed": args.seed,
+            "limit": args.limit,
+            "estimator": asdict(options),
+            "reuse": args.reuse,
+        },
         "metrics": "mse/rmse/nmse/psnr/ssim on the [0,1] scale (x+1)/2 of units.dbm_to_unit, non-building "
-                   "pixels; rmse_db on dBm; means over maps; ms = wall time per call; null = non-finite "
-                   "(PSNR of a perfect map)",
+        "pixels; rmse_db on dBm; means over maps; ms = wall time per call; null = non-finite "
+        "(PSNR of a perfect map)",
         "datasets": results,
     }
     return report
@@ -188,6 +226,9 @@ def _report_error(prog: str, exc: Exception) -> int:
     elif isinstance(exc, (ValueError, TypeError, FileNotFoundError, ImportError)):
         message, code = _first_line(exc), 2
     else:
-        message, code = f"unexpected {type(exc).__name__}: {_first_line(exc)} (rerun with --debug for the traceback)", 1
+        message, code = (
+            f"unexpected {type(exc).__name__}: {_first_line(exc)} (rerun with --debug for the traceback)",
+            1,
+        )
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code

@@ -34,8 +34,15 @@ import numpy as np
 from ..data.units import dbm_to_unit
 from .baselines import BASELINES
 
-__all__ = ["Method", "EstimatorOptions", "register_method", "unregister_method", "method_names",
-           "resolve_methods", "parse_method_name"]
+__all__ = [
+    "Method",
+    "EstimatorOptions",
+    "register_method",
+    "unregister_method",
+    "method_names",
+    "resolve_methods",
+    "parse_method_name",
+]
 
 
 @dataclass
@@ -47,8 +54,13 @@ class Method:
     wants_target: bool = False
     wants_freq: bool = False  # called with freq_mhz= (the scene's carrier, None when unknown)
 
-    def __call__(self, buildings: np.ndarray, samples: np.ndarray, target: np.ndarray | None = None,
-                 freq_mhz: float | None = None) -> Any:  # an array or a tensor, [H, W] dBm
+    def __call__(
+        self,
+        buildings: np.ndarray,
+        samples: np.ndarray,
+        target: np.ndarray | None = None,
+        freq_mhz: float | None = None,
+    ) -> Any:  # an array or a tensor, [H, W] dBm
         kw = {}
         if self.wants_target:
             kw["target"] = target
@@ -77,8 +89,14 @@ _REUSABLE: set[str] = set()
 _ESTIMATORS: dict[tuple[str, str], object] = {}
 
 
-def register_method(name: str, fn: Callable | None = None, *, factory: Callable | None = None,
-                    wants_target: bool = False, reusable: bool = False) -> None:
+def register_method(
+    name: str,
+    fn: Callable | None = None,
+    *,
+    factory: Callable | None = None,
+    wants_target: bool = False,
+    reusable: bool = False,
+) -> None:
     """Register ``fn`` (a ready callable) or ``factory(options) -> Method | callable`` as ``name``."""
     if (fn is None) == (factory is None):
         raise ValueError("register_method needs exactly one of fn= or factory=")
@@ -88,9 +106,11 @@ def register_method(name: str, fn: Callable | None = None, *, factory: Callable 
         method = Method(name, fn, wants_target)
         _FACTORIES[name] = lambda options: method
     else:
+
         def build(options, _factory=factory):
             made = _factory(options)
             return made if isinstance(made, Method) else Method(name, made, wants_target)
+
         _FACTORIES[name] = build
     if reusable:
         _REUSABLE.add(name)
@@ -120,7 +140,9 @@ def _estimator(options: EstimatorOptions) -> Any:
         try:
             module = importlib.import_module("wifidiff_fast.pipeline.estimator")
         except ImportError as exc:
-            raise ImportError(f"the estimator (wifidiff_fast.pipeline.estimator) is not available: {exc}") from None
+            raise ImportError(
+                f"the estimator (wifidiff_fast.pipeline.estimator) is not available: {exc}"
+            ) from None
         _ESTIMATORS[key] = module.RadioMapEstimator.from_pretrained(options.checkpoint, device=options.device)
     return _ESTIMATORS[key]
 
@@ -132,36 +154,54 @@ def _unit_mse_per_candidate(cands: np.ndarray, target: np.ndarray, open_mask: np
     return np.where(np.isfinite(err), err, np.inf)
 
 
-def _estimator_factory(name: str, boost: bool, elect: bool, mode: str = "final",
-                       boost_candidate: bool | None = None) -> Callable[[EstimatorOptions], Method]:
+def _estimator_factory(
+    name: str, boost: bool, elect: bool, mode: str = "final", boost_candidate: bool | None = None
+) -> Callable[[EstimatorOptions], Method]:
     def factory(options: EstimatorOptions) -> Method:
         est = _estimator(options)
 
         if mode == "boost":
+
             def fn(buildings, samples):
                 res = est.estimate(buildings, samples, candidates=0, seed=options.seed, mode="diffusion")
                 return res.R_hat_dbm
+
             return Method(name, fn)
 
         if mode == "physics":
+
             def fn(buildings, samples, freq_mhz=None):
-                return est.estimate(buildings, samples, mode="physics", freq_mhz=freq_mhz, seed=options.seed).rss_dbm
+                return est.estimate(
+                    buildings, samples, mode="physics", freq_mhz=freq_mhz, seed=options.seed
+                ).rss_dbm
+
             return Method(name, fn, wants_freq=True)
 
-        common = dict(mode="diffusion", candidates=options.candidates, steps=options.steps, reuse=options.reuse,
-                      seed=options.seed, boost=boost, elect=elect, boost_candidate=boost_candidate,
-                      known_write=options.known_write)
+        common = dict(
+            mode="diffusion",
+            candidates=options.candidates,
+            steps=options.steps,
+            reuse=options.reuse,
+            seed=options.seed,
+            boost=boost,
+            elect=elect,
+            boost_candidate=boost_candidate,
+            known_write=options.known_write,
+        )
         if mode == "oracle":
+
             def fn(buildings, samples, target):
                 res = est.estimate(buildings, samples, return_candidates=True, **common)
                 target = np.asarray(target, dtype=np.float64)
                 open_mask = (np.asarray(buildings) == 0) & np.isfinite(target)
                 err = _unit_mse_per_candidate(res.candidates_dbm, target, open_mask)
                 return np.asarray(res.candidates_dbm[int(np.argmin(err))], dtype=np.float32)
+
             return Method(name, fn, wants_target=True)
 
         def fn(buildings, samples):
             return est.estimate(buildings, samples, return_candidates=False, **common).rss_dbm
+
         return Method(name, fn)
 
     return factory
@@ -171,20 +211,32 @@ for _name, _fn in BASELINES.items():
     register_method(_name, _fn)
 register_method("wifidiff", factory=_estimator_factory("wifidiff", True, True), reusable=True)
 # The paper's election among the diffusion candidates only (the boost map does not compete).
-register_method("wifidiff-paper", factory=_estimator_factory("wifidiff-paper", True, True, boost_candidate=False),
-                reusable=True)
-register_method("wifidiff-noboost", factory=_estimator_factory("wifidiff-noboost", False, True), reusable=True)
-register_method("wifidiff-noelect", factory=_estimator_factory("wifidiff-noelect", True, False), reusable=True)
-register_method("wifidiff-neither", factory=_estimator_factory("wifidiff-neither", False, False), reusable=True)
+register_method(
+    "wifidiff-paper",
+    factory=_estimator_factory("wifidiff-paper", True, True, boost_candidate=False),
+    reusable=True,
+)
+register_method(
+    "wifidiff-noboost", factory=_estimator_factory("wifidiff-noboost", False, True), reusable=True
+)
+register_method(
+    "wifidiff-noelect", factory=_estimator_factory("wifidiff-noelect", True, False), reusable=True
+)
+register_method(
+    "wifidiff-neither", factory=_estimator_factory("wifidiff-neither", False, False), reusable=True
+)
 register_method("boost-only", factory=_estimator_factory("boost-only", True, False, mode="boost"))
 # The transmitter-aware path (localise → calibrated propagation prior → residual kriging), the
 # shipped default of estimate(); the scene's carrier is passed when the data set knows it.
 register_method("physics", factory=_estimator_factory("physics", True, False, mode="physics"))
 # The oracle picks, among the same diffusion candidates as wifidiff-paper, the one with the lowest
 # true error: the gap to wifidiff-paper is what the election loses.
-register_method("wifidiff-oracle", factory=_estimator_factory("wifidiff-oracle", True, True, mode="oracle",
-                                                              boost_candidate=False),
-                wants_target=True, reusable=True)
+register_method(
+    "wifidiff-oracle",
+    factory=_estimator_factory("wifidiff-oracle", True, True, mode="oracle", boost_candidate=False),
+    wants_target=True,
+    reusable=True,
+)
 
 
 def _fmt_reuse(r: float) -> str:
@@ -210,8 +262,9 @@ def _check_reuse(r: float, where: str) -> float:
     return r
 
 
-def resolve_methods(names: list[str], options: EstimatorOptions | None = None,
-                    reuse: list[float] | None = None) -> list[Method]:
+def resolve_methods(
+    names: list[str], options: EstimatorOptions | None = None, reuse: list[float] | None = None
+) -> list[Method]:
     """Build the methods for ``names`` (each ``NAME`` or ``NAME@R=r``).
 
     ``reuse``: a list of ratios; every reusable method named without ``@R=`` expands into one

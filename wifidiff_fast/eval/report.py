@@ -29,8 +29,12 @@ def _cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    return {"platform": platform.platform(), "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def versions() -> dict:
@@ -75,8 +79,10 @@ def to_markdown(report: dict) -> str:
         ns = list(next(iter(methods.values()))["by_n"])
         lines.append(f"### {ds_name} — {len(ds['maps'])} maps, seed {seed}")
         lines.append("")
-        for metric, title in (("nmse", "NMSE ([0, 1] scale, non-building pixels; mean over maps)"),
-                              ("rmse_db", "RMSE in dB (mean over maps)")):
+        for metric, title in (
+            ("nmse", "NMSE ([0, 1] scale, non-building pixels; mean over maps)"),
+            ("rmse_db", "RMSE in dB (mean over maps)"),
+        ):
             lines.append(f"{title}")
             lines.append("")
             lines.append("| method | " + " | ".join(f"N={n}" for n in ns) + " | median ms/map |")

@@ -34,8 +34,9 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def evaluate(datasets: dict[str, list[Scene]], methods: list[Method], ns=PAPER_N, seed: int = 0,
-             progress: bool = True) -> dict:
+def evaluate(
+    datasets: dict[str, list[Scene]], methods: list[Method], ns=PAPER_N, seed: int = 0, progress: bool = True
+) -> dict:
     """Run every method on every map of every data set at every N. Returns the ``datasets`` part
     of the JSON report: ``{dataset: {"maps": [...], "methods": {method: {"median_ms": ...,
     "by_n": {"N": {"mean": {metric: ...}, "median_ms": ..., "per_map": {metric: [...],
@@ -57,11 +58,16 @@ def evaluate(datasets: dict[str, list[Scene]], methods: list[Method], ns=PAPER_N
                         bar.set_description(f"{ds_name} {m.name} N={n}", refresh=False)
                         try:
                             t0 = time.perf_counter()
-                            pred = m(scene.buildings.copy(), samples.copy(),
-                                     target=scene.rss_dbm.copy() if m.wants_target else None,
-                                     freq_mhz=scene.freq_mhz)
+                            pred = m(
+                                scene.buildings.copy(),
+                                samples.copy(),
+                                target=scene.rss_dbm.copy() if m.wants_target else None,
+                                freq_mhz=scene.freq_mhz,
+                            )
                             ms = (time.perf_counter() - t0) * 1e3
-                            pred = np.asarray(pred.detach().cpu().numpy() if hasattr(pred, "detach") else pred)
+                            pred = np.asarray(
+                                pred.detach().cpu().numpy() if hasattr(pred, "detach") else pred
+                            )
                             if pred.shape != scene.shape:
                                 raise ValueError(f"returned shape {pred.shape}, expected {scene.shape}")
                             scores = all_metrics(pred, scene.rss_dbm, mask)

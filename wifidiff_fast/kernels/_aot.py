@@ -59,8 +59,13 @@ def record_launches() -> list[Launch]:
                 signature[name], constexprs[name] = "constexpr", value
             else:
                 signature[name] = mangle_type(value)
-        launch = {"module": self.fn.__module__, "kernel": self.fn.__name__, "tag": current["tag"],
-                  "signature": signature, "constexprs": constexprs}
+        launch = {
+            "module": self.fn.__module__,
+            "kernel": self.fn.__name__,
+            "tag": current["tag"],
+            "signature": signature,
+            "constexprs": constexprs,
+        }
         key = json.dumps([launch["module"], launch["kernel"], signature, constexprs], sort_keys=True)
         if key not in seen:
             seen.add(key)
@@ -81,8 +86,13 @@ def record_launches() -> list[Launch]:
 
 def _recorded_in_child() -> list[Launch]:
     env = dict(os.environ, TRITON_INTERPRET="1")
-    proc = subprocess.run([sys.executable, "-m", f"{__package__}._aot", "--record"], capture_output=True,
-                          text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"{__package__}._aot", "--record"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"recording the example launches failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout)
@@ -98,8 +108,9 @@ def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]
     for launch in _recorded_in_child():
         fn = getattr(importlib.import_module(launch["module"]), launch["kernel"])
         t0 = time.perf_counter()
-        kernel = triton.compile(ASTSource(fn=fn, signature=launch["signature"],
-                                          constexprs=launch["constexprs"]), target=target)
+        kernel = triton.compile(
+            ASTSource(fn=fn, signature=launch["signature"], constexprs=launch["constexprs"]), target=target
+        )
         dt = time.perf_counter() - t0
         if not kernel.asm.get("cubin"):
             raise RuntimeError(f"{fn.__name__}: no cubin")
@@ -107,16 +118,21 @@ def compile_all(arch: int = 90, verbose: bool = True) -> list[tuple[str, float]]
         if verbose:
             # approximate roots in the PTX (tl.sqrt on fp32): λ2 must have none (see the kernel)
             approx = kernel.asm.get("ptx", "").count("sqrt.approx")
-            print(f"ok  {fn.__name__:<24} {launch['tag']:<12} sm_{arch}  {dt:.2f}s  "
-                  f"sqrt.approx={approx}", flush=True)
+            print(
+                f"ok  {fn.__name__:<24} {launch['tag']:<12} sm_{arch}  {dt:.2f}s  sqrt.approx={approx}",
+                flush=True,
+            )
     return done
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wifidiff_fast.kernels._aot")
     parser.add_argument("--arch", type=int, default=90)
-    parser.add_argument("--record", action="store_true",
-                        help="(internal) print the recorded launches as JSON; needs TRITON_INTERPRET=1")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="(internal) print the recorded launches as JSON; needs TRITON_INTERPRET=1",
+    )
     args = parser.parse_args(argv)
     if args.record:
         json.dump(record_launches(), sys.stdout)

@@ -11,8 +11,12 @@ INT32_EXTENT_MAX = 2**31 - 1  # the kernels' in-map offsets are int32 (the batch
 def check_launch(op: str, grid_yz: dict[str, int] | None = None, int32_extent: int = 0) -> None:
     for what, value in (grid_yz or {}).items():
         if value > GRID_YZ_MAX:
-            raise ValueError(f"{op} (triton): {what} = {value} exceeds the GPU grid limit of "
-                             f"{GRID_YZ_MAX}; split the batch or use the cuda or reference backend")
+            raise ValueError(
+                f"{op} (triton): {what} = {value} exceeds the GPU grid limit of "
+                f"{GRID_YZ_MAX}; split the batch or use the cuda or reference backend"
+            )
     if int32_extent > INT32_EXTENT_MAX:
-        raise ValueError(f"{op} (triton): {int32_extent} elements per map exceed int32 offsets; "
-                         "use the cuda or reference backend")
+        raise ValueError(
+            f"{op} (triton): {int32_extent} elements per map exceed int32 offsets; "
+            "use the cuda or reference backend"
+        )

@@ -30,8 +30,9 @@ _KEY_INDEX_MASK = tl.constexpr(KEY_INDEX_MASK)
 
 
 @triton.jit
-def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr,
-                        BLOCK_W: tl.constexpr):
+def _structure_h_kernel(
+    R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
+):
     b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = R_ptr + b * H * W
     r = tl.minimum(rows, H - 1)
@@ -46,10 +47,14 @@ def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: 
         c = tl.minimum(tl.maximum(cols + (t - RAD), 0), W - 1)
         c_l = tl.maximum(c - 1, 0)
         c_r = tl.minimum(c + 1, W - 1)
-        i_x = (tl.load(base + r * W + c_r, mask=mask, other=0.0).to(acc_t)
-               - tl.load(base + r * W + c_l, mask=mask, other=0.0).to(acc_t)) * 0.5
-        i_y = (tl.load(base + r_dn * W + c, mask=mask, other=0.0).to(acc_t)
-               - tl.load(base + r_up * W + c, mask=mask, other=0.0).to(acc_t)) * 0.5
+        i_x = (
+            tl.load(base + r * W + c_r, mask=mask, other=0.0).to(acc_t)
+            - tl.load(base + r * W + c_l, mask=mask, other=0.0).to(acc_t)
+        ) * 0.5
+        i_y = (
+            tl.load(base + r_dn * W + c, mask=mask, other=0.0).to(acc_t)
+            - tl.load(base + r_up * W + c, mask=mask, other=0.0).to(acc_t)
+        ) * 0.5
         w = tl.load(g_ptr + t)
         a_xx += w * (i_x * i_x)
         a_xy += w * (i_x * i_y)
@@ -61,8 +66,9 @@ def _structure_h_kernel(R_ptr, hb_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: 
 
 
 @triton.jit
-def _lambda2_kernel(hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr,
-                    BLOCK_W: tl.constexpr):
+def _lambda2_kernel(
+    hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
+):
     b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = hb_ptr + b * 3 * H * W
     acc_t = g_ptr.dtype.element_ty
@@ -91,8 +97,9 @@ def _lambda2_kernel(hb_ptr, lam_ptr, g_ptr, H, W, RAD: tl.constexpr, BLOCK_H: tl
 
 
 @triton.jit
-def _nms_keys_kernel(lam_ptr, bld_ptr, keys_ptr, H, W, min_response, BLOCK_H: tl.constexpr,
-                     BLOCK_W: tl.constexpr):
+def _nms_keys_kernel(
+    lam_ptr, bld_ptr, keys_ptr, H, W, min_response, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
+):
     b, rows, cols, mask = map_tile(H, W, BLOCK_H, BLOCK_W)
     base = lam_ptr + b * H * W
     v = tl.load(base + rows * W + cols, mask=mask, other=0.0)
@@ -123,9 +130,15 @@ def _window(sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Ten
     return (g / g.sum()).to(device=device, dtype=dtype)
 
 
-def critical_points_triton(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: float,
-                           capacity: int, min_response: float, block_h: int = 16, block_w: int = 64
-                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def critical_points_triton(
+    R_hat: torch.Tensor,
+    buildings: torch.Tensor,
+    sigma: float,
+    capacity: int,
+    min_response: float,
+    block_h: int = 16,
+    block_w: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launcher: inputs validated by ``wifidiff_fast.ops.critical_points`` (buildings uint8)."""
     B, H, W = R_hat.shape
     acc = torch.float64 if R_hat.dtype == torch.float64 else torch.float32
@@ -138,13 +151,13 @@ def critical_points_triton(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: 
     check_launch("critical_points", {"row blocks": grid[1], "maps": B}, int32_extent=3 * H * W)
     _structure_h_kernel[grid](R_hat, hb, g, H, W, RAD=rad, BLOCK_H=block_h, BLOCK_W=block_w)
     _lambda2_kernel[grid](hb, lam, g, H, W, RAD=rad, BLOCK_H=block_h, BLOCK_W=block_w)
-    _nms_keys_kernel[grid](lam, buildings, keys, H, W, min_response, BLOCK_H=block_h,
-                           BLOCK_W=block_w)
+    _nms_keys_kernel[grid](lam, buildings, keys, H, W, min_response, BLOCK_H=block_h, BLOCK_W=block_w)
     return decode_keys(keys, lam, capacity, W, R_hat.dtype)
 
 
-def decode_keys(keys: torch.Tensor, lam: torch.Tensor, capacity: int, W: int, dtype: torch.dtype
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def decode_keys(
+    keys: torch.Tensor, lam: torch.Tensor, capacity: int, W: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``capacity`` keys → points, responses (from the λ2 map) and counts; fixed shapes."""
     B, n = keys.shape
     top = torch.topk(keys, min(capacity, n), dim=1, largest=True, sorted=True).values

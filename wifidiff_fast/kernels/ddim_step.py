@@ -17,10 +17,26 @@ import triton.language as tl
 
 
 @triton.jit
-def _ddim_step_kernel(x_ptr, eps_ptr, noise_ptr, known_ptr, known_mask_ptr, table_ptr, step_ptr,
-                      x_prev_ptr, x0_ptr, n, plane, per_group, n_steps, clip_range,
-                      HAS_NOISE: tl.constexpr, CLIP: tl.constexpr, HAS_KNOWN: tl.constexpr,
-                      BLOCK: tl.constexpr):
+def _ddim_step_kernel(
+    x_ptr,
+    eps_ptr,
+    noise_ptr,
+    known_ptr,
+    known_mask_ptr,
+    table_ptr,
+    step_ptr,
+    x_prev_ptr,
+    x0_ptr,
+    n,
+    plane,
+    per_group,
+    n_steps,
+    clip_range,
+    HAS_NOISE: tl.constexpr,
+    CLIP: tl.constexpr,
+    HAS_KNOWN: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -60,10 +76,18 @@ def _ddim_step_kernel(x_ptr, eps_ptr, noise_ptr, known_ptr, known_mask_ptr, tabl
     tl.store(x0_ptr + offs, x0.to(x0_ptr.dtype.element_ty), mask=mask)
 
 
-def ddim_step_triton(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor,
-                     noise: torch.Tensor | None, clip_sample: bool, clip_range: float,
-                     known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
-                     block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_step_triton(
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    table: torch.Tensor,
+    step: torch.Tensor,
+    noise: torch.Tensor | None,
+    clip_sample: bool,
+    clip_range: float,
+    known: torch.Tensor | None = None,
+    known_mask: torch.Tensor | None = None,
+    block: int = 4096,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Launcher: inputs already validated and contiguous by ``wifidiff_fast.ops.ddim_step``."""
     x_prev = torch.empty_like(x_t)
     x0_pred = torch.empty_like(x_t)
@@ -72,12 +96,26 @@ def ddim_step_triton(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, 
     per_group = x_t.shape[0] // known.shape[0] if known is not None else 1
     step = step.to(device=x_t.device, dtype=torch.int64)
     grid = (triton.cdiv(n, block),)
-    _ddim_step_kernel[grid](x_t, eps, noise if noise is not None else x_t,
-                            known if known is not None else x_t,
-                            known_mask if known_mask is not None else x_t, table, step, x_prev,
-                            x0_pred, n, plane, per_group, table.shape[0], clip_range,
-                            HAS_NOISE=noise is not None, CLIP=bool(clip_sample),
-                            HAS_KNOWN=known is not None, BLOCK=block)
+    _ddim_step_kernel[grid](
+        x_t,
+        eps,
+        noise if noise is not None else x_t,
+        known if known is not None else x_t,
+        known_mask if known_mask is not None else x_t,
+        table,
+        step,
+        x_prev,
+        x0_pred,
+        n,
+        plane,
+        per_group,
+        table.shape[0],
+        clip_range,
+        HAS_NOISE=noise is not None,
+        CLIP=bool(clip_sample),
+        HAS_KNOWN=known is not None,
+        BLOCK=block,
+    )
     return x_prev, x0_pred
 
 
@@ -86,8 +124,12 @@ def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
     the GPU: fp32 with and without the known-sample write, and the low-precision inputs."""
     table = torch.linspace(0.1, 0.9, 20, dtype=torch.float32).reshape(4, 5)
     step = torch.tensor(1, dtype=torch.int64)
-    for dtype, known in ((torch.float32, False), (torch.float32, True), (torch.bfloat16, True),
-                         (torch.float16, True)):
+    for dtype, known in (
+        (torch.float32, False),
+        (torch.float32, True),
+        (torch.bfloat16, True),
+        (torch.float16, True),
+    ):
         x = torch.zeros(2, 1, 4, 4, dtype=dtype)
         raster = (x[:1].clone(), torch.ones(1, 1, 4, 4, dtype=torch.uint8)) if known else (None, None)
         tag = str(dtype).removeprefix("torch.") + ("+known" if known else "")

@@ -26,10 +26,32 @@ from ._limits import check_launch
 
 
 @triton.jit
-def _elect_score_kernel(x_ptr, R_hat_ptr, S_ptr, M_ptr, bld_ptr, alpha_ptr, ring_ptr, drop_ptr,
-                        ray_ptr, scal_ptr, score_ptr, K, H, W, n_rings, n_angles, n_rays, ray_len,
-                        N_TX: tl.constexpr, N_TX_P2: tl.constexpr, RINGS_P2: tl.constexpr,
-                        ANGLES_P2: tl.constexpr, RAYS_P2: tl.constexpr, BLOCK: tl.constexpr):
+def _elect_score_kernel(
+    x_ptr,
+    R_hat_ptr,
+    S_ptr,
+    M_ptr,
+    bld_ptr,
+    alpha_ptr,
+    ring_ptr,
+    drop_ptr,
+    ray_ptr,
+    scal_ptr,
+    score_ptr,
+    K,
+    H,
+    W,
+    n_rings,
+    n_angles,
+    n_rays,
+    ray_len,
+    N_TX: tl.constexpr,
+    N_TX_P2: tl.constexpr,
+    RINGS_P2: tl.constexpr,
+    ANGLES_P2: tl.constexpr,
+    RAYS_P2: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     bk = tl.program_id(0).to(tl.int64)
     b = bk // K
     n = H * W
@@ -192,11 +214,24 @@ def _scalars(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64, device=device)
 
 
-def elect_triton(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-                 buildings: torch.Tensor, alpha: torch.Tensor, ring_off: torch.Tensor,
-                 ring_drop: torch.Tensor, ray_off: torch.Tensor, n_tx: int, tx_drop: float, tau: float,
-                 lam: float, gamma: float, spread_scale: float, block: int = 1024
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def elect_triton(
+    candidates: torch.Tensor,
+    R_hat: torch.Tensor,
+    S: torch.Tensor,
+    M: torch.Tensor,
+    buildings: torch.Tensor,
+    alpha: torch.Tensor,
+    ring_off: torch.Tensor,
+    ring_drop: torch.Tensor,
+    ray_off: torch.Tensor,
+    n_tx: int,
+    tx_drop: float,
+    tau: float,
+    lam: float,
+    gamma: float,
+    spread_scale: float,
+    block: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launcher: inputs validated by ``wifidiff_fast.ops.elect``; tables from ``geometry_tables``."""
     B, K, H, W = candidates.shape
     n_rings, n_angles = ring_off.shape[:2]
@@ -206,14 +241,37 @@ def elect_triton(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor,
     scal = _scalars((float(tx_drop), float(tau), float(lam), float(gamma)), dev)
     s64 = torch.empty((B, K), dtype=torch.float64, device=dev)
     p2 = triton.next_power_of_2
-    _elect_score_kernel[(B * K,)](candidates, R_hat, S, M, buildings, alpha, ring_off, ring_drop,
-                                  ray_off, scal, s64, K, H, W, n_rings, n_angles, n_rays, H + W, N_TX=int(n_tx),
-                                  N_TX_P2=p2(int(n_tx)), RINGS_P2=p2(n_rings), ANGLES_P2=p2(n_angles), RAYS_P2=p2(n_rays),
-                                  BLOCK=block)
+    _elect_score_kernel[(B * K,)](
+        candidates,
+        R_hat,
+        S,
+        M,
+        buildings,
+        alpha,
+        ring_off,
+        ring_drop,
+        ray_off,
+        scal,
+        s64,
+        K,
+        H,
+        W,
+        n_rings,
+        n_angles,
+        n_rays,
+        H + W,
+        N_TX=int(n_tx),
+        N_TX_P2=p2(int(n_tx)),
+        RINGS_P2=p2(n_rings),
+        ANGLES_P2=p2(n_angles),
+        RAYS_P2=p2(n_rays),
+        BLOCK=block,
+    )
     spread = torch.empty((B, H, W), dtype=torch.float32, device=dev)
     n = H * W
-    _elect_spread_kernel[(triton.cdiv(n, block), B)](candidates, buildings, spread, K, n,
-                                                     float(spread_scale), BLOCK=block)
+    _elect_spread_kernel[(triton.cdiv(n, block), B)](
+        candidates, buildings, spread, K, n, float(spread_scale), BLOCK=block
+    )
     key = torch.where(torch.isnan(s64), torch.full_like(s64, float("inf")), s64)
     return s64.float(), torch.argmin(key, dim=1), spread
 
@@ -225,12 +283,29 @@ def aot_examples() -> Iterator[tuple[str, Callable[..., object], tuple]]:
 
     p = ElectionParams()
     B, K, H, W = 1, 2, 8, 8
-    geometry = (ring_offsets(p).to(torch.int32), friis_drop(p).to(torch.float64),
-                ray_offsets(p, H + W).to(torch.int32).contiguous())
+    geometry = (
+        ring_offsets(p).to(torch.int32),
+        friis_drop(p).to(torch.float64),
+        ray_offsets(p, H + W).to(torch.int32).contiguous(),
+    )
     maps = [torch.zeros(B, H, W) for _ in range(3)]
     buildings = torch.zeros(B, H, W, dtype=torch.uint8)
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
         candidates = torch.zeros(B, K, H, W, dtype=dtype)
-        yield (str(dtype).removeprefix("torch."), elect_triton,
-               (candidates, *maps, buildings, torch.ones(B), *geometry, p.n_tx, p.tx_drop, p.tau,
-                p.lam, p.gamma, p.db_span / 2.0))
+        yield (
+            str(dtype).removeprefix("torch."),
+            elect_triton,
+            (
+                candidates,
+                *maps,
+                buildings,
+                torch.ones(B),
+                *geometry,
+                p.n_tx,
+                p.tx_drop,
+                p.tau,
+                p.lam,
+                p.gamma,
+                p.db_span / 2.0,
+            ),
+        )

@@ -28,8 +28,7 @@ def _merge_fill_kernel(S_ptr, M_ptr, S_out_ptr, M_out_ptr, n, BLOCK: tl.constexp
 
 
 @triton.jit
-def _merge_points_kernel(R_ptr, points_ptr, S_ptr, M_ptr, S_out_ptr, M_out_ptr, P, H, W,
-                         BLOCK: tl.constexpr):
+def _merge_points_kernel(R_ptr, points_ptr, S_ptr, M_ptr, S_out_ptr, M_out_ptr, P, H, W, BLOCK: tl.constexpr):
     b = tl.program_id(1).to(tl.int64)
     j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     in_range = j < P
@@ -46,8 +45,9 @@ def _merge_points_kernel(R_ptr, points_ptr, S_ptr, M_ptr, S_out_ptr, M_out_ptr, 
     tl.store(M_out_ptr + lin, tl.where((m != m) | (m > 1), m, 1.0), mask=ok)
 
 
-def merge_condition_triton(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor,
-                           M: torch.Tensor, block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_condition_triton(
+    R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, M: torch.Tensor, block: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
     B, H, W = R_hat.shape
     P = points.shape[1]
     S_prime, M_prime = torch.empty_like(S), torch.empty_like(M)
@@ -55,8 +55,9 @@ def merge_condition_triton(R_hat: torch.Tensor, points: torch.Tensor, S: torch.T
     check_launch("merge_condition", {"maps": B})
     _merge_fill_kernel[(triton.cdiv(n, block),)](S, M, S_prime, M_prime, n, BLOCK=block)
     if P > 0:
-        _merge_points_kernel[(triton.cdiv(P, 128), B)](R_hat, points, S, M, S_prime, M_prime, P, H,
-                                                       W, BLOCK=128)
+        _merge_points_kernel[(triton.cdiv(P, 128), B)](
+            R_hat, points, S, M, S_prime, M_prime, P, H, W, BLOCK=128
+        )
     return S_prime, M_prime
 
 

@@ -12,5 +12,14 @@ from .ddim_step import ddim_step
 from .elect import elect
 from .merge_condition import merge_condition
 
-__all__ = ["ddim_step", "critical_points", "merge_condition", "elect", "ElectionParams",
-           "use_backend", "select", "availability", "BackendUnavailable"]
+__all__ = [
+    "ddim_step",
+    "critical_points",
+    "merge_condition",
+    "elect",
+    "ElectionParams",
+    "use_backend",
+    "select",
+    "availability",
+    "BackendUnavailable",
+]

@@ -21,9 +21,15 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def tensor(name: str, t: Any, *, ndim: int | None = None,
-           dtypes: Sequence[torch.dtype] | None = FLOAT_DTYPES, device: torch.device | None = None,
-           shape: Sequence[int] | None = None) -> torch.Tensor:
+def tensor(
+    name: str,
+    t: Any,
+    *,
+    ndim: int | None = None,
+    dtypes: Sequence[torch.dtype] | None = FLOAT_DTYPES,
+    device: torch.device | None = None,
+    shape: Sequence[int] | None = None,
+) -> torch.Tensor:
     """``t`` itself once it is a tensor of an allowed dtype (``None``: any), rank, shape and device."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")

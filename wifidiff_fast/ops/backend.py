@@ -122,8 +122,9 @@ def select(op: str, device: torch.device | str, backend: str | None = None) -> s
     if choice != "auto":
         st = availability(choice, device_type)
         if not st.ok:
-            raise BackendUnavailable(f"{op}: backend {choice!r} (from {source}) cannot run on "
-                                     f"{device_type}: {st.reason}")
+            raise BackendUnavailable(
+                f"{op}: backend {choice!r} (from {source}) cannot run on {device_type}: {st.reason}"
+            )
         return choice
     for name in DEFAULT_ORDER[device_type]:
         if availability(name, device_type).ok:

@@ -12,9 +12,14 @@ from . import _checks, backend as _backend
 
 
 @torch.library.custom_op("wifidiff::critical_points", mutates_args=())
-def _critical_points_op(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: float, capacity: int,
-                        min_response: float, backend: str
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _critical_points_op(
+    R_hat: torch.Tensor,
+    buildings: torch.Tensor,
+    sigma: float,
+    capacity: int,
+    min_response: float,
+    backend: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if backend in ("cpp", "cuda"):
         from . import _native
 
@@ -31,8 +36,11 @@ def _critical_points_op(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: flo
 @_critical_points_op.register_fake
 def _(R_hat, buildings, sigma, capacity, min_response, backend):
     B = R_hat.shape[0]
-    return (R_hat.new_empty((B, capacity, 2), dtype=torch.int64),
-            R_hat.new_empty((B, capacity)), R_hat.new_empty((B,), dtype=torch.int64))
+    return (
+        R_hat.new_empty((B, capacity, 2), dtype=torch.int64),
+        R_hat.new_empty((B, capacity)),
+        R_hat.new_empty((B,), dtype=torch.int64),
+    )
 
 
 def window_radius(sigma: float) -> int:
@@ -40,9 +48,14 @@ def window_radius(sigma: float) -> int:
     return max(1, math.ceil(3.0 * sigma))
 
 
-def critical_points(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: float = 1.5,
-                    capacity: int = 64, min_response: float = 1e-8, backend: str | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def critical_points(
+    R_hat: torch.Tensor,
+    buildings: torch.Tensor,
+    sigma: float = 1.5,
+    capacity: int = 64,
+    min_response: float = 1e-8,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``capacity`` structure-tensor critical points of each rough map.
 
     Args:
@@ -62,8 +75,11 @@ def critical_points(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: float =
     min_response = _checks.finite_float("min_response", min_response, nonneg=True)
     window = 2 * window_radius(sigma) + 1
     if min(R_hat.shape[1:]) < window:
-        raise ValueError(f"R_hat is {R_hat.shape[1]}x{R_hat.shape[2]}, smaller than the "
-                         f"{window}x{window} Gaussian window of sigma={sigma}")
+        raise ValueError(
+            f"R_hat is {R_hat.shape[1]}x{R_hat.shape[2]}, smaller than the "
+            f"{window}x{window} Gaussian window of sigma={sigma}"
+        )
     name = _backend.select("critical_points", dev, backend)
-    return _critical_points_op(R_hat.contiguous(), _checks.mask_u8(buildings), sigma, capacity,
-                               min_response, name)
+    return _critical_points_op(
+        R_hat.contiguous(), _checks.mask_u8(buildings), sigma, capacity, min_response, name
+    )

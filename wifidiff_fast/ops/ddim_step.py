@@ -9,22 +9,29 @@ from . import _checks, backend as _backend
 
 
 @torch.library.custom_op("wifidiff::ddim_step", mutates_args=())
-def _ddim_step_op(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor,
-                  noise: torch.Tensor | None, clip_sample: bool, clip_range: float,
-                  known: torch.Tensor | None, known_mask: torch.Tensor | None, backend: str
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def _ddim_step_op(
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    table: torch.Tensor,
+    step: torch.Tensor,
+    noise: torch.Tensor | None,
+    clip_sample: bool,
+    clip_range: float,
+    known: torch.Tensor | None,
+    known_mask: torch.Tensor | None,
+    backend: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
     if backend in ("cpp", "cuda"):
         from . import _native
 
-        return tuple(_native.ops().ddim_step(x_t, eps, table, step, noise, clip_sample, clip_range,
-                                             known, known_mask))
+        return tuple(
+            _native.ops().ddim_step(x_t, eps, table, step, noise, clip_sample, clip_range, known, known_mask)
+        )
     if backend == "triton":
         from ..kernels.ddim_step import ddim_step_triton
 
-        return ddim_step_triton(x_t, eps, table, step, noise, clip_sample, clip_range, known,
-                                known_mask)
-    x_prev, x0_pred = ddim_step_ref(x_t, eps, table, step, noise, clip_sample, clip_range, known,
-                                    known_mask)
+        return ddim_step_triton(x_t, eps, table, step, noise, clip_sample, clip_range, known, known_mask)
+    x_prev, x0_pred = ddim_step_ref(x_t, eps, table, step, noise, clip_sample, clip_range, known, known_mask)
     return x_prev.clone() if x_prev is x_t else x_prev, x0_pred
 
 
@@ -33,10 +40,18 @@ def _(x_t, eps, table, step, noise, clip_sample, clip_range, known, known_mask, 
     return torch.empty_like(x_t), torch.empty_like(x_t)
 
 
-def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor | int,
-              noise: torch.Tensor | None = None, clip_sample: bool = True, clip_range: float = 1.0,
-              known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
-              backend: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_step(
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    table: torch.Tensor,
+    step: torch.Tensor | int,
+    noise: torch.Tensor | None = None,
+    clip_sample: bool = True,
+    clip_range: float = 1.0,
+    known: torch.Tensor | None = None,
+    known_mask: torch.Tensor | None = None,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One fused DDIM update x_t → x_{t−1} for a batch ``[N, C, H, W]`` (any shape works).
 
     Args:
@@ -83,11 +98,22 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: t
         _checks.tensor("known_mask", known_mask, dtypes=None, device=dev, shape=known.shape)
         groups = known.shape[0] if known.dim() == x_t.dim() else 0
         if known.shape[1:] != x_t.shape[1:] or groups < 1 or x_t.shape[0] % groups:
-            raise ValueError(f"known has shape {tuple(known.shape)}; expected [G, "
-                             f"{', '.join(map(str, x_t.shape[1:]))}] with G dividing {x_t.shape[0]}")
+            raise ValueError(
+                f"known has shape {tuple(known.shape)}; expected [G, "
+                f"{', '.join(map(str, x_t.shape[1:]))}] with G dividing {x_t.shape[0]}"
+            )
         known, known_mask = known.contiguous(), _checks.mask_u8(known_mask)
     name = _backend.select("ddim_step", dev, backend)
     table = table.to(_checks.compute_dtype(x_t.dtype)).contiguous()
-    return _ddim_step_op(x_t.contiguous(), eps.contiguous(), table, step_t,
-                         None if noise is None else noise.contiguous(), bool(clip_sample),
-                         clip_range, known, known_mask, name)
+    return _ddim_step_op(
+        x_t.contiguous(),
+        eps.contiguous(),
+        table,
+        step_t,
+        None if noise is None else noise.contiguous(),
+        bool(clip_sample),
+        clip_range,
+        known,
+        known_mask,
+        name,
+    )

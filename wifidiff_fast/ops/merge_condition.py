@@ -10,8 +10,9 @@ from . import _checks, backend as _backend
 
 
 @torch.library.custom_op("wifidiff::merge_condition", mutates_args=())
-def _merge_condition_op(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-                        backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _merge_condition_op(
+    R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, M: torch.Tensor, backend: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     if backend in ("cpp", "cuda"):
         from . import _native
 
@@ -21,8 +22,7 @@ def _merge_condition_op(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tens
 
         return merge_condition_triton(R_hat, points, S, M)
     B, H, W = R_hat.shape
-    inside = ((points[..., 0] >= 0) & (points[..., 0] < H) & (points[..., 1] >= 0)
-              & (points[..., 1] < W))
+    inside = (points[..., 0] >= 0) & (points[..., 0] < H) & (points[..., 1] >= 0) & (points[..., 1] < W)
     points = torch.where(inside[..., None], points, torch.full_like(points, -1))
     return merge_condition_ref(R_hat, points, S, M)
 
@@ -32,8 +32,9 @@ def _(R_hat, points, S, M, backend):
     return torch.empty_like(S), torch.empty_like(M)
 
 
-def merge_condition(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-                    backend: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_condition(
+    R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, M: torch.Tensor, backend: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """S′, M′: R̂ at the boost points (critical + random), real samples written last.
 
     Args:
@@ -49,5 +50,4 @@ def merge_condition(R_hat: torch.Tensor, points: torch.Tensor, S: torch.Tensor, 
     if points.shape[0] != R_hat.shape[0] or points.shape[2] != 2:
         raise ValueError(f"points must be [B={R_hat.shape[0]}, P, 2], got {tuple(points.shape)}")
     name = _backend.select("merge_condition", dev, backend)
-    return _merge_condition_op(R_hat.contiguous(), points.contiguous(), S.contiguous(),
-                               M.contiguous(), name)
+    return _merge_condition_op(R_hat.contiguous(), points.contiguous(), S.contiguous(), M.contiguous(), name)

@@ -60,6 +60,22 @@ from .corpus import generate, make_map, map_path
 from .scene import building_heights, extrude_mesh, pixel_to_xy, sample_buildings, sample_sites
 from .trace import smooth_power, trace_map
 
-__all__ = ["import_sionna", "llvm19_path", "sionna_available", "BRAT_BANDS_MHZ", "BRAT_TRAIN_REGION",
-           "SOURCES", "RTConfig", "generate", "make_map", "map_path", "building_heights", "extrude_mesh",
-           "pixel_to_xy", "sample_buildings", "sample_sites", "smooth_power", "trace_map"]
+__all__ = [
+    "import_sionna",
+    "llvm19_path",
+    "sionna_available",
+    "BRAT_BANDS_MHZ",
+    "BRAT_TRAIN_REGION",
+    "SOURCES",
+    "RTConfig",
+    "generate",
+    "make_map",
+    "map_path",
+    "building_heights",
+    "extrude_mesh",
+    "pixel_to_xy",
+    "sample_buildings",
+    "sample_sites",
+    "smooth_power",
+    "trace_map",
+]

@@ -22,6 +22,7 @@ SETUP_HINT = "install the optional extra with `bash scripts/setup_raytrace.sh` (
 
 _RT = None  # the imported sionna.rt module, once loaded
 
+
 def llvm19_path() -> str | None:
     """Debian's libLLVM 19, or ``None`` when it is not installed."""
     for path in LLVM19_CANDIDATES:

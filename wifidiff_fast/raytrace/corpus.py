@@ -32,7 +32,7 @@ def make_map(seed: int, index: int, cfg: RTConfig, data_dir: str | Path | None =
     freq = float(cfg.freqs_mhz[int(rng.integers(len(cfg.freqs_mhz)))])
     solver_seed = int(rng.integers(2**31 - 1))
     rss = trace_map(heights, sites, site_z, freq, cfg, solver_seed, azimuths)
-    buildings = buildings_ext[m:m + S, m:m + S].astype(np.uint8)
+    buildings = buildings_ext[m : m + S, m : m + S].astype(np.uint8)
     rss = np.where(buildings == 1, np.nan, rss).astype(np.float32)
     return {
         "rss_dbm": rss,
@@ -42,7 +42,6 @@ def make_map(seed: int, index: int, cfg: RTConfig, data_dir: str | Path | None =
         "freq_mhz": np.float32(freq),
         "source": np.str_(tag),
     }
-
 
 
 def map_path(out: Path, seed: int, index: int) -> Path:
@@ -55,10 +54,10 @@ def _write_npz(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
-def _write_manifest(out: Path, cfg: RTConfig, seed: int, n: int, sionna_version: str,
-                    stats: dict) -> None:
-    done = sorted(int(p.stem.split("_")[-1]) for p in out.glob(f"rt_{seed}_*.npz")
-                  if not p.name.endswith(".tmp.npz"))
+def _write_manifest(out: Path, cfg: RTConfig, seed: int, n: int, sionna_version: str, stats: dict) -> None:
+    done = sorted(
+        int(p.stem.split("_")[-1]) for p in out.glob(f"rt_{seed}_*.npz") if not p.name.endswith(".tmp.npz")
+    )
     manifest_path = out / "manifest.json"
     manifest = {}
     if manifest_path.exists():
@@ -69,8 +68,14 @@ def _write_manifest(out: Path, cfg: RTConfig, seed: int, n: int, sionna_version:
     runs = manifest.get("runs", {})
     if not stats.get("maps_this_run"):
         # A resumed run that made nothing keeps the timings of the run that made the maps.
-        stats = {**stats, **{k: v for k, v in runs.get(str(seed), {}).items()
-                            if k in ("seconds_per_map", "worker_seconds_per_map", "maps_this_run", "workers")}}
+        stats = {
+            **stats,
+            **{
+                k: v
+                for k, v in runs.get(str(seed), {}).items()
+                if k in ("seconds_per_map", "worker_seconds_per_map", "maps_this_run", "workers")
+            },
+        }
     runs[str(seed)] = {
         "config": cfg.to_json(),
         "n_requested": int(n),
@@ -78,19 +83,25 @@ def _write_manifest(out: Path, cfg: RTConfig, seed: int, n: int, sionna_version:
         "indices_done": len(done),
         **stats,
     }
-    manifest.update({
-        "format": "wifidiff_fast raytrace corpus v1",
-        "generator": "wifidiff_fast.raytrace (Sionna RT RadioMapSolver)",
-        "sionna_rt": sionna_version,
-        "file_pattern": "rt_{seed}_{index:05d}.npz",
-        "keys": {"rss_dbm": "float32 [H,W] dBm, NaN on buildings, floor-clipped",
-                 "buildings": "uint8 [H,W] 1=building", "tx_rc": "float32 [n_sites,2] (row,col)",
-                 "tx_z_m": "float32 [n_sites] antenna height m", "freq_mhz": "float32",
-                 "source": "str procedural|brat1"},
-        "count_done": int(sum(r.get("count_done", 0) for r in runs.values())),
-        "runs": runs,
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    manifest.update(
+        {
+            "format": "wifidiff_fast raytrace corpus v1",
+            "generator": "wifidiff_fast.raytrace (Sionna RT RadioMapSolver)",
+            "sionna_rt": sionna_version,
+            "file_pattern": "rt_{seed}_{index:05d}.npz",
+            "keys": {
+                "rss_dbm": "float32 [H,W] dBm, NaN on buildings, floor-clipped",
+                "buildings": "uint8 [H,W] 1=building",
+                "tx_rc": "float32 [n_sites,2] (row,col)",
+                "tx_z_m": "float32 [n_sites] antenna height m",
+                "freq_mhz": "float32",
+                "source": "str procedural|brat1",
+            },
+            "count_done": int(sum(r.get("count_done", 0) for r in runs.values())),
+            "runs": runs,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
     tmp = manifest_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, manifest_path)
@@ -115,8 +126,16 @@ def _worker_init() -> None:
         pass
 
 
-def generate(out: str | Path, n: int, cfg: RTConfig, seed: int = 0, batch: int = 8,
-             workers: int = 1, progress: bool = True, data_dir: str | Path | None = None) -> dict:
+def generate(
+    out: str | Path,
+    n: int,
+    cfg: RTConfig,
+    seed: int = 0,
+    batch: int = 8,
+    workers: int = 1,
+    progress: bool = True,
+    data_dir: str | Path | None = None,
+) -> dict:
     """Write maps ``0..n-1`` of ``seed`` into ``out``, skipping the ones already there.
 
     ``workers`` processes (spawned; each runs Dr.Jit single-threaded, ~0.5 GB) share the maps;
@@ -141,19 +160,27 @@ def generate(out: str | Path, n: int, cfg: RTConfig, seed: int = 0, batch: int =
         except json.JSONDecodeError:
             prior = None
         if prior is not None and prior.get("config") != json.loads(json.dumps(cfg.to_json())):
-            raise ValueError(f"{out} already holds seed {seed} made with another config; use another "
-                             f"--out or --seed (recorded: {prior.get('config')})")
+            raise ValueError(
+                f"{out} already holds seed {seed} made with another config; use another "
+                f"--out or --seed (recorded: {prior.get('config')})"
+            )
     todo = [i for i in range(n) if not map_path(out, seed, i).exists()]
-    jobs = [(str(out), int(seed), i, cfg.to_json(), None if data_dir is None else str(data_dir))
-            for i in todo]
+    jobs = [
+        (str(out), int(seed), i, cfg.to_json(), None if data_dir is None else str(data_dir)) for i in todo
+    ]
     workers = max(1, min(int(workers), len(jobs) or 1))
     # seconds_per_map: wall clock per map for the whole run (what throughput to expect);
     # worker_seconds_per_map: wall clock of one map inside one worker.
-    stats = {"seconds_per_map": None, "worker_seconds_per_map": None, "maps_this_run": 0,
-             "workers": workers}
+    stats = {"seconds_per_map": None, "worker_seconds_per_map": None, "maps_this_run": 0, "workers": workers}
     t_start, cpu_sum, made = time.perf_counter(), 0.0, 0
-    bar = tqdm(total=n, initial=n - len(todo), unit="map", disable=not progress,
-               desc=f"raytrace {cfg.source}", dynamic_ncols=True)
+    bar = tqdm(
+        total=n,
+        initial=n - len(todo),
+        unit="map",
+        disable=not progress,
+        desc=f"raytrace {cfg.source}",
+        dynamic_ncols=True,
+    )
 
     def done(seconds: float) -> None:
         nonlocal made, cpu_sum
@@ -162,8 +189,11 @@ def generate(out: str | Path, n: int, cfg: RTConfig, seed: int = 0, batch: int =
         wall = (time.perf_counter() - t_start) / made
         bar.update(1)
         bar.set_postfix(s_per_map=f"{wall:.2f}")
-        stats.update(seconds_per_map=round(wall, 3), worker_seconds_per_map=round(cpu_sum / made, 3),
-                     maps_this_run=made)
+        stats.update(
+            seconds_per_map=round(wall, 3),
+            worker_seconds_per_map=round(cpu_sum / made, 3),
+            maps_this_run=made,
+        )
         if made % max(1, batch) == 0:
             _write_manifest(out, cfg, seed, n, version, stats)
 
@@ -180,6 +210,11 @@ def generate(out: str | Path, n: int, cfg: RTConfig, seed: int = 0, batch: int =
     finally:
         bar.close()
         _write_manifest(out, cfg, seed, n, version, stats)
-    return {"out": str(out), "made": made, "skipped": n - len(todo), "workers": workers,
-            "seconds_per_map": stats["seconds_per_map"],
-            "worker_seconds_per_map": stats.get("worker_seconds_per_map")}
+    return {
+        "out": str(out),
+        "made": made,
+        "skipped": n - len(todo),
+        "workers": workers,
+        "seconds_per_map": stats["seconds_per_map"],
+        "worker_seconds_per_map": stats.get("worker_seconds_per_map"),
+    }

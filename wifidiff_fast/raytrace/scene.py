@@ -10,8 +10,9 @@ import numpy as np
 from .config import BRAT_TRAIN_REGION, RTConfig
 
 
-def building_heights(buildings: np.ndarray, rng: np.random.Generator,
-                     height_range: tuple[float, float]) -> np.ndarray:
+def building_heights(
+    buildings: np.ndarray, rng: np.random.Generator, height_range: tuple[float, float]
+) -> np.ndarray:
     """One random height per 8-connected building, 0 on the ground. float32 [H, W]."""
     from scipy import ndimage
 
@@ -38,24 +39,40 @@ def extrude_mesh(heights: np.ndarray, pixel_m: float) -> tuple[np.ndarray, np.nd
     rr, cc = np.nonzero(h > 0)
     z = h[rr, cc]
     quads = []  # each [k, 4, 3] of (grid row, grid col, z), counter-clockwise seen from outside
-    quads.append(np.stack([
-        np.stack([rr + 1, cc, z], -1), np.stack([rr + 1, cc + 1, z], -1),
-        np.stack([rr, cc + 1, z], -1), np.stack([rr, cc, z], -1)], 1))
+    quads.append(
+        np.stack(
+            [
+                np.stack([rr + 1, cc, z], -1),
+                np.stack([rr + 1, cc + 1, z], -1),
+                np.stack([rr, cc + 1, z], -1),
+                np.stack([rr, cc, z], -1),
+            ],
+            1,
+        )
+    )
     padded = np.pad(h, 1)
     # (d_row, d_col, edge start, edge end): start→end × z gives the outward normal.
     walls = (
-        (-1, 0, (0, 1), (0, 0)),   # north edge, row r, normal +y
-        (1, 0, (1, 0), (1, 1)),    # south edge, row r+1, normal −y
-        (0, -1, (0, 0), (1, 0)),   # west edge, col c, normal −x
-        (0, 1, (1, 1), (0, 1)),    # east edge, col c+1, normal +x
+        (-1, 0, (0, 1), (0, 0)),  # north edge, row r, normal +y
+        (1, 0, (1, 0), (1, 1)),  # south edge, row r+1, normal −y
+        (0, -1, (0, 0), (1, 0)),  # west edge, col c, normal −x
+        (0, 1, (1, 1), (0, 1)),  # east edge, col c+1, normal +x
     )
     for d_r, d_c, (a_r, a_c), (b_r, b_c) in walls:
         hn = padded[rr + 1 + d_r, cc + 1 + d_c]
         m = hn < z
         r0, c0, lo, hi = rr[m], cc[m], hn[m], z[m]
-        quads.append(np.stack([
-            np.stack([r0 + a_r, c0 + a_c, lo], -1), np.stack([r0 + b_r, c0 + b_c, lo], -1),
-            np.stack([r0 + b_r, c0 + b_c, hi], -1), np.stack([r0 + a_r, c0 + a_c, hi], -1)], 1))
+        quads.append(
+            np.stack(
+                [
+                    np.stack([r0 + a_r, c0 + a_c, lo], -1),
+                    np.stack([r0 + b_r, c0 + b_c, lo], -1),
+                    np.stack([r0 + b_r, c0 + b_c, hi], -1),
+                    np.stack([r0 + a_r, c0 + a_c, hi], -1),
+                ],
+                1,
+            )
+        )
     q = np.concatenate(quads, 0).astype(np.float64)  # [k, 4, 3]
     if len(q) == 0:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint32)
@@ -73,7 +90,6 @@ def pixel_to_xy(rc: np.ndarray, shape: tuple[int, int], pixel_m: float) -> np.nd
     return np.stack([(rc[:, 1] + 0.5 - W / 2.0) * pixel_m, (H / 2.0 - rc[:, 0] - 0.5) * pixel_m], -1)
 
 
-
 _BRAT_CACHE: dict[str, np.ndarray] = {}
 
 
@@ -86,8 +102,14 @@ def _brat_footprints(data_dir: str | Path | None = None) -> np.ndarray:
     return _BRAT_CACHE[key]
 
 
-def sample_buildings(source: str, extent: int, rng: np.random.Generator, seed: int, index: int,
-                     data_dir: str | Path | None = None) -> tuple[np.ndarray, str]:
+def sample_buildings(
+    source: str,
+    extent: int,
+    rng: np.random.Generator,
+    seed: int,
+    index: int,
+    data_dir: str | Path | None = None,
+) -> tuple[np.ndarray, str]:
     """Building raster of ``extent × extent`` (map + margins) and its source tag."""
     if source == "mixed":
         source = "procedural" if rng.random() < 0.5 else "brat"
@@ -109,7 +131,7 @@ def sample_buildings(source: str, extent: int, rng: np.random.Generator, seed: i
         if H < extent or W < extent:
             raise ValueError(f"BRAT region {BRAT_TRAIN_REGION} ({H}x{W}) is smaller than {extent}x{extent}")
         r, c = int(rng.integers(H - extent + 1)), int(rng.integers(W - extent + 1))
-        return np.ascontiguousarray(region[r:r + extent, c:c + extent]).astype(np.uint8), "brat1"
+        return np.ascontiguousarray(region[r : r + extent, c : c + extent]).astype(np.uint8), "brat1"
     raise ValueError(f"unknown source {source!r}")
 
 
@@ -119,7 +141,7 @@ def sample_sites(buildings_ext: np.ndarray, cfg: RTConfig, rng: np.random.Genera
     n = int(rng.integers(cfg.n_sites[0], cfg.n_sites[1] + 1))
     free = buildings_ext == 0
     inside = np.zeros_like(free)
-    inside[m:m + S, m:m + S] = True
+    inside[m : m + S, m : m + S] = True
     # Keep a 2-px clearance from the scene border.
     pool_all = free.copy()
     pool_all[:2] = pool_all[-2:] = False

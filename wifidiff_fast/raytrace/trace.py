@@ -14,8 +14,13 @@ def _mi_mesh(name: str, verts: np.ndarray, faces: np.ndarray):
     import drjit as dr
     import mitsuba as mi
 
-    mesh = mi.Mesh(name, vertex_count=len(verts), face_count=len(faces),
-                   has_vertex_normals=False, has_vertex_texcoords=False)
+    mesh = mi.Mesh(
+        name,
+        vertex_count=len(verts),
+        face_count=len(faces),
+        has_vertex_normals=False,
+        has_vertex_texcoords=False,
+    )
     params = mi.traverse(mesh)
     params["vertex_positions"] = dr.ravel(mi.Point3f(verts[:, 0], verts[:, 1], verts[:, 2]))
     params["faces"] = dr.ravel(mi.Vector3u(faces[:, 0], faces[:, 1], faces[:, 2]))
@@ -58,8 +63,9 @@ def sector_site_pattern(downtilt_deg: float) -> str:
         return mi.Complex2f(dr.sqrt(total), 0.0)
 
     def factory(*, polarization, polarization_model="tr38901_2"):
-        return PolarizedAntennaPattern(v_pattern=v_pattern, polarization=polarization,
-                                       polarization_model=polarization_model)
+        return PolarizedAntennaPattern(
+            v_pattern=v_pattern, polarization=polarization, polarization_model=polarization_model
+        )
 
     rt.register_antenna_pattern(name, factory)
     _REGISTERED_PATTERNS.add(name)
@@ -86,8 +92,15 @@ def smooth_power(power_w: np.ndarray, free: np.ndarray, sigma_px: float) -> np.n
     return np.where(free, out, power_w)
 
 
-def trace_map(heights_ext: np.ndarray, sites_rc: np.ndarray, site_z: np.ndarray, freq_mhz: float,
-              cfg: RTConfig, seed: int, azimuths_deg: np.ndarray | None = None) -> np.ndarray:
+def trace_map(
+    heights_ext: np.ndarray,
+    sites_rc: np.ndarray,
+    site_z: np.ndarray,
+    freq_mhz: float,
+    cfg: RTConfig,
+    seed: int,
+    azimuths_deg: np.ndarray | None = None,
+) -> np.ndarray:
     """RSS [dBm] on the central ``size × size`` window of the extended height raster.
 
     ``sites_rc`` are (row, col) pixels of the extended grid, ``site_z`` antenna heights [m],
@@ -104,14 +117,16 @@ def trace_map(heights_ext: np.ndarray, sites_rc: np.ndarray, site_z: np.ndarray,
     verts, faces = extrude_mesh(heights_ext, p)
     if len(faces):
         mat = rt.ITURadioMaterial("walls-material", cfg.building_material, thickness=0.3)
-        objects.append(rt.SceneObject(mi_mesh=_mi_mesh("blocks", verts, faces), name="blocks",
-                                      radio_material=mat))
+        objects.append(
+            rt.SceneObject(mi_mesh=_mi_mesh("blocks", verts, faces), name="blocks", radio_material=mat)
+        )
     half = 0.5 * E * p + 50.0
     g_v = np.array([[-half, -half, 0], [half, -half, 0], [half, half, 0], [-half, half, 0]], np.float32)
     g_f = np.array([[0, 1, 2], [0, 2, 3]], np.uint32)
     g_mat = rt.ITURadioMaterial("ground-material", cfg.ground_material, thickness=1.0)
-    objects.append(rt.SceneObject(mi_mesh=_mi_mesh("terrain", g_v, g_f), name="terrain",
-                                  radio_material=g_mat))
+    objects.append(
+        rt.SceneObject(mi_mesh=_mi_mesh("terrain", g_v, g_f), name="terrain", radio_material=g_mat)
+    )
     scene.edit(add=objects)
     scene.frequency = float(freq_mhz) * 1e6
     pattern = sector_site_pattern(cfg.downtilt_deg) if cfg.sectors == 3 else "iso"
@@ -123,9 +138,14 @@ def trace_map(heights_ext: np.ndarray, sites_rc: np.ndarray, site_z: np.ndarray,
         azimuths_deg = np.zeros(len(sites_rc))
     for i, ((x, y), z) in enumerate(zip(xy, site_z)):
         yaw = float(np.deg2rad(azimuths_deg[i])) if cfg.sectors == 3 else 0.0
-        scene.add(rt.Transmitter(f"site{i}", position=mi.Point3f(float(x), float(y), float(z)),
-                                 orientation=mi.Point3f(yaw, 0.0, 0.0),
-                                 power_dbm=float(cfg.tx_power_dbm)))
+        scene.add(
+            rt.Transmitter(
+                f"site{i}",
+                position=mi.Point3f(float(x), float(y), float(z)),
+                orientation=mi.Point3f(yaw, 0.0, 0.0),
+                power_dbm=float(cfg.tx_power_dbm),
+            )
+        )
 
     # The map window is centred in the extended grid, so its centre is the world origin.
     # Sionna keeps first-order diffraction wedges in a fixed hash table (10 000 slots by default)
@@ -134,17 +154,26 @@ def trace_map(heights_ext: np.ndarray, sites_rc: np.ndarray, site_z: np.ndarray,
     # The solver reads the size from its class, hence the class attribute.
     rt.RadioMapSolver._WEDGE_INTERSECTIONS_SIZE = int(cfg.wedge_table)
     solver = rt.RadioMapSolver()
-    rm = solver(scene, center=mi.Point3f(0.0, 0.0, cfg.rx_height_m), orientation=mi.Point3f(0, 0, 0),
-                size=mi.Point2f(S * p, S * p), cell_size=mi.Point2f(p, p),
-                samples_per_tx=max(1, int(cfg.rays) // len(site_z)), max_depth=int(cfg.max_depth),
-                los=True, specular_reflection=True, diffuse_reflection=False,
-                refraction=bool(cfg.refraction), diffraction=bool(cfg.diffraction),
-                seed=int(seed) % (2**31))
+    rm = solver(
+        scene,
+        center=mi.Point3f(0.0, 0.0, cfg.rx_height_m),
+        orientation=mi.Point3f(0, 0, 0),
+        size=mi.Point2f(S * p, S * p),
+        cell_size=mi.Point2f(p, p),
+        samples_per_tx=max(1, int(cfg.rays) // len(site_z)),
+        max_depth=int(cfg.max_depth),
+        los=True,
+        specular_reflection=True,
+        diffuse_reflection=False,
+        refraction=bool(cfg.refraction),
+        diffraction=bool(cfg.diffraction),
+        seed=int(seed) % (2**31),
+    )
     rss_w = np.asarray(rm.rss.numpy(), dtype=np.float64).sum(0)  # [S(y up), S]
     if rss_w.shape != (S, S):
         raise RuntimeError(f"Sionna returned a {rss_w.shape} map, expected {(S, S)}")
     rss_w = rss_w[::-1]  # cell row 0 is the southern edge; our row 0 is the northern one
-    free = heights_ext[m:m + S, m:m + S] <= 0
+    free = heights_ext[m : m + S, m : m + S] <= 0
     rss_w = smooth_power(rss_w, free, cfg.smooth_px)
     with np.errstate(divide="ignore"):
         dbm = 10.0 * np.log10(rss_w) + 30.0

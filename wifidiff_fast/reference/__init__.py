@@ -13,8 +13,16 @@ from .elect import ElectionParams, elect_ref
 from .merge_condition import merge_condition_ref
 
 #: The fused ops, one per specification module (derived, never listed by hand).
-OPS: tuple[str, ...] = tuple(sorted(p.stem for p in Path(__file__).parent.glob("*.py")
-                                    if not p.stem.startswith("_")))
+OPS: tuple[str, ...] = tuple(
+    sorted(p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+)
 
-__all__ = ["OPS", "ddim_step_ref", "critical_points_ref", "random_points_ref", "merge_condition_ref",
-           "ElectionParams", "elect_ref"]
+__all__ = [
+    "OPS",
+    "ddim_step_ref",
+    "critical_points_ref",
+    "random_points_ref",
+    "merge_condition_ref",
+    "ElectionParams",
+    "elect_ref",
+]

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 
-def gaussian_kernel1d(sigma: float, dtype: torch.dtype = torch.float64,
-                      device: torch.device | str | None = None) -> torch.Tensor:
+def gaussian_kernel1d(
+    sigma: float, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Normalised 1-D Gaussian of radius ceil(3σ)."""
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -65,15 +66,19 @@ def nms3x3(response: torch.Tensor) -> torch.Tensor:
         for dc in (-1, 0, 1):
             if dr == 0 and dc == 0:
                 continue
-            neighbour = pad[:, 1 + dr:1 + dr + H, 1 + dc:1 + dc + W]
+            neighbour = pad[:, 1 + dr : 1 + dr + H, 1 + dc : 1 + dc + W]
             earlier = dr < 0 or (dr == 0 and dc < 0)  # neighbour has a lower linear index
             keep &= (response > neighbour) if earlier else (response >= neighbour)
     return keep
 
 
-def critical_points_ref(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: float = 1.5,
-                        capacity: int = 64, min_response: float = 1e-8
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def critical_points_ref(
+    R_hat: torch.Tensor,
+    buildings: torch.Tensor,
+    sigma: float = 1.5,
+    capacity: int = 64,
+    min_response: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``capacity`` critical points of each map.
 
     Args:
@@ -105,8 +110,9 @@ def critical_points_ref(R_hat: torch.Tensor, buildings: torch.Tensor, sigma: flo
     return torch.stack([rows, cols], dim=-1), response, count
 
 
-def random_points_ref(buildings: torch.Tensor, n_random: int, generator: torch.Generator | None = None
-                      ) -> torch.Tensor:
+def random_points_ref(
+    buildings: torch.Tensor, n_random: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``n_random`` distinct open pixels per map, ``int64 [B, n_random, 2]`` (seeded, fixed shape).
 
     Uniform without replacement: the open pixels with the largest i.i.d. uniform scores.

@@ -16,10 +16,17 @@ from __future__ import annotations
 import torch
 
 
-def ddim_step_ref(x_t: torch.Tensor, eps: torch.Tensor, table: torch.Tensor, step: torch.Tensor | int,
-                  noise: torch.Tensor | None = None, clip_sample: bool = True,
-                  clip_range: float = 1.0, known: torch.Tensor | None = None,
-                  known_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_step_ref(
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    table: torch.Tensor,
+    step: torch.Tensor | int,
+    noise: torch.Tensor | None = None,
+    clip_sample: bool = True,
+    clip_range: float = 1.0,
+    known: torch.Tensor | None = None,
+    known_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One DDIM update x_t → x_prev for a whole batch ``[N, C, H, W]``.
 
     Args:

@@ -117,8 +117,9 @@ def _ring_offsets_cpu(radii: tuple[int, ...], n_angles: int) -> torch.Tensor:
 def _ray_offsets_cpu(n_rays: int, max_steps: int) -> torch.Tensor:
     theta = 2.0 * math.pi * torch.arange(n_rays, dtype=torch.float64) / n_rays
     s = torch.arange(max_steps + 1, dtype=torch.float64)[None, :]
-    return torch.stack([_round_half_up(s * torch.sin(theta)[:, None]),
-                        _round_half_up(s * torch.cos(theta)[:, None])], -1)
+    return torch.stack(
+        [_round_half_up(s * torch.sin(theta)[:, None]), _round_half_up(s * torch.cos(theta)[:, None])], -1
+    )
 
 
 def ring_offsets(params: ElectionParams) -> torch.Tensor:
@@ -144,8 +145,9 @@ def _gather(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Te
     return x.reshape(B, K, H * W).gather(2, lin.reshape(B, K, -1)).reshape(rows.shape)
 
 
-def detect_transmitters(x: torch.Tensor, open_: torch.Tensor, params: ElectionParams
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def detect_transmitters(
+    x: torch.Tensor, open_: torch.Tensor, params: ElectionParams
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Transmitters of each candidate: rows, cols ``int64 [B, K, n_tx]`` and valid ``bool``."""
     B, K, H, W = x.shape
     neg_inf = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
@@ -155,7 +157,7 @@ def detect_transmitters(x: torch.Tensor, open_: torch.Tensor, params: ElectionPa
     is_tx = is_max & open_ & (x >= max_open - params.tx_drop)
     score = torch.where(is_tx, x, neg_inf).reshape(B, K, H * W)
     # Stable descending sort = ties to the lower linear index.
-    order = torch.sort(score, dim=2, descending=True, stable=True).indices[..., :params.n_tx]
+    order = torch.sort(score, dim=2, descending=True, stable=True).indices[..., : params.n_tx]
     valid = score.gather(2, order) > float("-inf")
     if params.n_tx > H * W:
         pad = params.n_tx - H * W
@@ -164,9 +166,15 @@ def detect_transmitters(x: torch.Tensor, open_: torch.Tensor, params: ElectionPa
     return order // W, order % W, valid
 
 
-def elect_ref(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-              buildings: torch.Tensor, alpha: torch.Tensor, params: ElectionParams = ElectionParams()
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def elect_ref(
+    candidates: torch.Tensor,
+    R_hat: torch.Tensor,
+    S: torch.Tensor,
+    M: torch.Tensor,
+    buildings: torch.Tensor,
+    alpha: torch.Tensor,
+    params: ElectionParams = ElectionParams(),
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Score the K candidates of each map and elect one (see the module docstring for the formula).
 
     Args:
@@ -183,7 +191,7 @@ def elect_ref(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M:
     B, K, H, W = candidates.shape
     ct = torch.float64 if candidates.dtype == torch.float64 else torch.float32
     x = candidates.to(ct)
-    open_ = (buildings != 0).logical_not().unsqueeze(1)           # [B, 1, H, W]
+    open_ = (buildings != 0).logical_not().unsqueeze(1)  # [B, 1, H, W]
     open_f = open_.to(ct)
     S_, M_, R_ = (t.to(ct).unsqueeze(1) for t in (S, M, R_hat))
     dims = (-2, -1)
@@ -193,7 +201,7 @@ def elect_ref(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M:
     D = (open_f * (x - R_) ** 2).sum(dims) / open_f.sum(dims).clamp_min(1.0)
     d = L_s + alpha.to(ct)[:, None] * D
 
-    tx_r, tx_c, tx_ok = detect_transmitters(x, open_, params)      # [B, K, T]
+    tx_r, tx_c, tx_ok = detect_transmitters(x, open_, params)  # [B, K, T]
     open_k = open_.expand(B, K, H, W)
 
     def sample(rows, cols):
@@ -208,7 +216,7 @@ def elect_ref(candidates: torch.Tensor, R_hat: torch.Tensor, S: torch.Tensor, M:
     cols = tx_c[..., None, None] + ro[..., 1]
     val, ok = sample(rows, cols)
     ok = ok & tx_ok[..., None, None]
-    n = ok.sum(-1)                                                  # [B, K, T, R]
+    n = ok.sum(-1)  # [B, K, T, R]
     m = torch.where(ok, val, torch.zeros_like(val)).sum(-1) / n.clamp_min(1).to(ct)
     expected = m[..., :1] - friis_drop(params).to(device=x.device, dtype=ct)[1:]
     term_ok = (n[..., 1:] > 0) & (n[..., :1] > 0)
