@@ -50,3 +50,14 @@ def test_unknown_workload_exits_2(capsys):
 def test_unavailable_backend_exits_2_naming_it(ckpt, capsys):
     assert main(["paper", "--checkpoint", str(ckpt), "--backend", "tensorrt"]) == 2
     assert "TensorRT runs on NVIDIA GPUs only" in capsys.readouterr().err
+
+
+def test_batch_and_reuse_workloads(ckpt, tmp_path):
+    out = tmp_path / "bench.json"
+    rc = main(["batch", "reuse", "--checkpoint", str(ckpt), "--backend", "eager", "--candidates", "2", "--steps", "2",
+               "--warmup", "0", "--runs", "1", "--batch-size", "2", "--ratios", "0.5", "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["workload"] for r in rows} == {"batch (2 maps)", "reuse R=0.5"}
+    batch = next(r for r in rows if r["workload"] == "batch (2 maps)" and r["impl"] == "engine")
+    assert batch["maps"] == 2 and batch["maps_per_s"] > 0
