@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-# subcommand -> (module whose main(argv) runs it, one-line help)
+# subcommand -> (module whose main(argv) runs it, one-line help); the ``python -m`` entry modules,
+# which stay put when the code behind them moves
 COMMANDS = {
     "evaluate": ("wifidiff_fast.eval.cli", "methods × N × data set → markdown + JSON (--dataset examples works "
                                               "anywhere; brat-val needs the development data)"),

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass
+# eq=False: requests compare by identity. The generated __eq__ compared the numpy fields, so
+# ``queue.remove(r)`` raised "truth value of an array is ambiguous" when a batch skipped a request
+# of another grid size, killing the worker thread and leaving every caller waiting forever.
+@dataclass(eq=False)
 class _Request:
     buildings: np.ndarray
     samples: np.ndarray
