@@ -30,9 +30,12 @@ def print_json(obj) -> None:
 
 
 def console(stderr: bool = False):
+    """A rich console; when the output is a pipe or a file, wide enough that no line wraps (so
+    scripts can grep it)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 200)
 
 
 def table(title: str, rows: list[tuple], headers: tuple[str, ...] = ("", "")):

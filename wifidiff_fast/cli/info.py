@@ -52,7 +52,7 @@ def show(info: dict, build: bool) -> None:
             ("triton", info["triton"]),
             ("compilers", f"c++ {info['compilers']['c++'] or 'missing'}, nvcc {info['compilers']['nvcc'] or 'missing'}")]
     nat = info["native"]
-    rows.append((f"native ({nat['name']})", nat["reason"] if nat["loaded"] else f"not loaded: {nat['reason']}"))
+    rows.append((f"native extension ({nat['name']})", nat["reason"] if nat["loaded"] else f"not loaded: {nat['reason']}"))
     if nat["built_for"]:
         rows.append(("  built for", str(nat["built_for"])))
     rows.append(("  running", str(nat["running"])))
@@ -64,5 +64,5 @@ def show(info: dict, build: bool) -> None:
     for dev, d in info["backends"].items():
         trows = [(name, "yes" if av["ok"] else "no", av["reason"]) for name, av in d["available"].items()]
         note = "" if build or d["runs_on"] != "reference" else "  (without --no-build, info builds the native extension)"
-        out.print(table(f"{dev} tensors: default order {' > '.join(d['order'])} → ops run on {d['runs_on']}{note}",
-                        trows, ("backend", "available", "why")))
+        out.print(table(f"{dev} tensors (default order {' > '.join(d['order'])})", trows, ("backend", "available", "why")))
+        out.print(f"  -> ops on {dev} run on: {d['runs_on']}{note}")
