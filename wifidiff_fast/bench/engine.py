@@ -108,7 +108,8 @@ def compare_rows(name: str, measured: dict, maps: int) -> list[dict]:
     rows = []
     for impl, m in measured.items():
         extra = {}
-        if impl != "reference" and ref is not None and m["elected"] and m["elected"][0] is not None:
+        elected = [e for run in m["elected"] if run is not None for e in run]
+        if impl != "reference" and ref is not None and any(e >= 0 for e in elected):  # K = 0 elects nothing
             extra["same_elected"] = all(a == b for a, b in zip(m["elected"], ref["elected"]))
             extra["elected"] = m["elected"][-1]
         rows.append(summarise(name, impl, m["timings"], maps, m["peak"], extra))
@@ -128,7 +129,8 @@ def build(args, device):
     t0 = time.perf_counter()
     eng = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device), backend="auto",
                                             network_backend=args.backend, network_dtype=args.dtype,
-                                            chunk=args.chunk, progress=False, cuda_graphs=args.graphs)
+                                            chunk=args.chunk, progress=False, cuda_graphs=args.graphs,
+                                            channels_last=True if args.channels_last else None)
     ests["engine"] = eng
     if args.compare != "none":
         ests["reference"] = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device),
@@ -257,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fast-maps", type=int, default=4, help="maps in the fast workload")
     p.add_argument("--ratios", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.7, 0.9])
     p.add_argument("--chunk", type=int, default=None, help="the engine's denoiser chunk (default: the estimator's)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels_last activations also for --backend eager (on by default for compiled backends)")
     p.add_argument("--graphs", action="store_true", help="the engine replays CUDA graphs per shape bucket (GPU)")
     return p
 
