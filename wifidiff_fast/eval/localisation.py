@@ -36,6 +36,7 @@ import torch
 from ..data.loaders import load_brat_region
 from ..data.protocol import draw_samples, map_seed
 from ..physics.calibrate import calibrate
+from ..physics.prior import load_calibration
 from ..pipeline.localise import LocaliseParams, localise
 from .windows import site_windows
 
@@ -61,10 +62,11 @@ def _trained_regions(ckpt) -> set[int]:
     return set(json.loads(rec.read_text()).get("brat_regions", [1, 2])) if rec.exists() else {1, 2}
 
 
-def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None) -> dict:
+def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None, calibrations=None) -> dict:
     """Errors per search and N. With ``learned`` (a heat-map checkpoint) the learned searches join
     on the regions it never trained on, and every search is also reported on those alone."""
-    cal = {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)}
+    cal = ({k: load_calibration(calibrations[k - 1]) for k in (1, 2)} if calibrations else
+           {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)})
     net, unseen = None, set()
     if learned is not None:
         from ..models.heatmap import load_heatmap
@@ -112,10 +114,13 @@ def main(argv=None) -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--learned", metavar="CKPT", default=None,
                     help="a heat-map checkpoint: adds the learned searches on the regions it never trained on")
+    ap.add_argument("--calibrations", metavar="R1.json,R2.json", default=None,
+                    help="stored calibrations of regions 1 and 2 instead of fitting both (the fit is deterministic)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ns = [int(x) for x in args.n.split(",")]
-    result = run(args.windows, ns, args.seed, args.data_dir, learned=args.learned)
+    result = run(args.windows, ns, args.seed, args.data_dir, learned=args.learned,
+                 calibrations=args.calibrations.split(",") if args.calibrations else None)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     report = {"result": result, "date": date, "machine": f"{platform.machine()} CPU",
               "windows_per_region": args.windows, "band_mhz": 5750, "learned": args.learned}

@@ -190,7 +190,7 @@ def _export(net, step: int, args, out: Path, work: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "weights.safetensors"))
     brat = [1] if args.sim_fraction < 1 else []
-    record = dict(steps=step, batch=args.batch, lr=args.lr, sim_maps=args.sim_maps, sim_fraction=args.sim_fraction,
+    record = dict(steps=step, planned_steps=args.steps, batch=args.batch, lr=args.lr, sim_maps=args.sim_maps, sim_fraction=args.sim_fraction,
                   brat_regions=brat, trained_on=[f"BRAT region {k} (all bands)" for k in brat]
                   + ["simulator masts (mast_model='prior', calibrated on BRAT region 1)"],
                   out_cells=OUT_CELLS, params=sum(p.numel() for p in net.parameters()))
