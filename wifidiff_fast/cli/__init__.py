@@ -1,7 +1,7 @@
-"""``wifidiff-fast`` (and ``python -m wifidiff_fast``): estimate, evaluate, train, bench, info, simulate.
+"""wifidiff-fast (also: python -m wifidiff_fast): estimate, evaluate, train, bench, info, simulate.
 
-Exit codes (:mod:`.errors`): 0 ok, 2 bad input, 1 internal error, 130 interrupted. ``--json``
-prints one JSON object on stdout (errors as JSON on stderr); without it, tables for people.
+Exit codes: 0 ok, 2 bad input, 1 internal error, 130 interrupted. --json prints one JSON object
+on stdout (errors as JSON on stderr); without it, tables for people. Every subcommand has --help.
 """
 
 from __future__ import annotations
