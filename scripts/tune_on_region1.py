@@ -5,6 +5,8 @@ and the σ scale that would give 0.90 / 0.93 / 0.95 coverage.
 
     python scripts/tune_on_region1.py '{"evidence_temperature": 16}' '{"n_starts": 4}'
 
+Environment: TUNE_WINDOWS (default 8 windows), TUNE_NS (default "10,25,50").
+
 The first argument is a JSON of PhysicsSettings fields, the second of LocaliseParams fields. The
 numbers quoted in physics_map.py and localise.py came from this loop at prior version 1 (commit
 fd2bf0c's calibration); at the current calibration it gives the current numbers.
@@ -31,7 +33,7 @@ lkw = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 settings = PhysicsSettings(localise=LocaliseParams(**lkw), **kw)
 params = load_calibration()
 scenes = site_windows(1, n=int(os.environ.get("TUNE_WINDOWS", 8)))
-for n in (10, 25, 50):
+for n in [int(x) for x in os.environ.get("TUNE_NS", "10,25,50").split(",")]:
     errs, mse_k, mse_p, cover, z = [], [], [], [], []
     t0 = time.time()
     for i, sc in enumerate(scenes):
