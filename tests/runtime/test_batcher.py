@@ -75,3 +75,23 @@ def test_bad_settings_are_value_errors(est):
         MicroBatcher(est, window_ms=-1)
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher(est, max_batch=0)
+
+
+def test_maps_of_two_grid_sizes_are_served_in_separate_batches(est):
+    small = layout(7, 40, 40)
+    items = maps(2) + [(small, samples(small, 12, 9))]
+    with MicroBatcher(est, window_ms=200) as batcher:
+        futures = [batcher.submit(b, s, **OPTS) for b, s in items]
+        results = [f.result(timeout=120) for f in futures]
+    assert batcher.batches == 2 and [r.rss_dbm.shape for r in results] == [b.shape for b, _ in items]
+
+
+def test_a_failure_outside_the_estimator_still_answers_every_caller(est, monkeypatch):
+    (b0, s0), = maps(1)
+    with MicroBatcher(est, window_ms=0) as batcher:
+        def broken(batch):
+            raise RuntimeError("worker bug")
+
+        monkeypatch.setattr(batcher, "_serve", broken)
+        with pytest.raises(RuntimeError, match="worker bug"):
+            batcher.submit(b0, s0, **OPTS).result(timeout=60)

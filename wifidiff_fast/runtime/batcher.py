@@ -107,7 +107,12 @@ class MicroBatcher:
             batch = self._take()
             if batch is None:
                 return
-            self._serve(batch)
+            try:
+                self._serve(batch)
+            except BaseException as exc:  # never leave a caller waiting on a dead worker
+                for r in batch:
+                    if not r.future.done():
+                        r.future.set_exception(exc)
 
     def _serve(self, batch: list[_Request]) -> None:
         options = batch[0].options
