@@ -25,10 +25,11 @@ run: setup
 	$(PY) -m wifidiff_fast.demo --out out/demo
 
 # Command 2: the whole test suite (CPU; GPU tests skip cleanly without a GPU).
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# Style gate (CI runs it before the tests): ruff lint + format check, clang-format on the C++/CUDA.
+# Style gate, run by `make test` (and so CI) before the tests: ruff lint + format check and
+# clang-format on the C++/CUDA.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -33,7 +33,9 @@ def estimators():
 @pytest.mark.parametrize("impl", ["engine", "reference"])
 def test_fast_path(benchmark, estimators, impl):
     est = estimators[impl]
-    benchmark.pedantic(lambda: est.estimate_batch(ITEMS, mode="diffusion", candidates=0), rounds=5, warmup_rounds=1)
+    benchmark.pedantic(
+        lambda: est.estimate_batch(ITEMS, mode="diffusion", candidates=0), rounds=5, warmup_rounds=1
+    )
 
 
 @pytest.mark.benchmark(group="fast path: boost map, 256², N=50")
@@ -42,7 +44,7 @@ def test_fast_path_peers(benchmark, peer):
     from wifidiff_fast.eval import baselines
 
     fn = getattr(baselines, peer)
-    (b, s), = ITEMS
+    ((b, s),) = ITEMS
     benchmark.pedantic(lambda: fn(b, s), rounds=5, warmup_rounds=1)
 
 
@@ -65,6 +67,6 @@ def test_denoiser_step(benchmark, backend):
     def step():
         with torch.inference_mode():
             for a in range(0, 64, chunk):
-                runner(x[a:a + chunk], t[a:a + chunk])
+                runner(x[a : a + chunk], t[a : a + chunk])
 
     benchmark.pedantic(step, rounds=3, warmup_rounds=1)

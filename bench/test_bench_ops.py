@@ -59,8 +59,9 @@ def test_ddim_step_with_known_write(benchmark, ddim_inputs, backend):
 def test_ddim_step_diffusers(benchmark, ddim_inputs):
     diffusers = pytest.importorskip("diffusers")
     x, eps, _, _ = ddim_inputs
-    sched = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear",
-                                    clip_sample=True, set_alpha_to_one=True)
+    sched = diffusers.DDIMScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", clip_sample=True, set_alpha_to_one=True
+    )
     sched.set_timesteps(10)
     t = int(sched.timesteps[3])
     benchmark(lambda: sched.step(eps, t, x, eta=0.0))
@@ -79,8 +80,9 @@ def test_critical_points(benchmark, maps, backend):
 
     R, b8 = maps
     rounds = 2 if backend == "reference" else 10
-    benchmark.pedantic(lambda: critical_points(R, b8, 1.5, 64, backend=backend), rounds=rounds,
-                       warmup_rounds=1)
+    benchmark.pedantic(
+        lambda: critical_points(R, b8, 1.5, 64, backend=backend), rounds=rounds, warmup_rounds=1
+    )
 
 
 @pytest.mark.benchmark(group="critical_points 64x256x256")
@@ -91,6 +93,7 @@ def test_critical_points_skimage_loop(benchmark, maps):
     def run():
         for m in arr:
             feature.structure_tensor_eigenvalues(feature.structure_tensor(m, sigma=1.5, order="rc"))
+
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
 
 
@@ -102,6 +105,7 @@ def test_critical_points_opencv_loop(benchmark, maps):
     def run():
         for m in arr:
             cv2.cornerEigenValsAndVecs(m, 11, 3)
+
     benchmark(run)
 
 
@@ -114,12 +118,16 @@ def test_elect(benchmark, backend):
 
     R, bld = B._maps(1, 256, 256, DEVICE)
     g = torch.Generator().manual_seed(2)
-    noise = F.interpolate(torch.randn(1, 64, 32, 32, generator=g), size=(256, 256),
-                          mode="bilinear", align_corners=False)
+    noise = F.interpolate(
+        torch.randn(1, 64, 32, 32, generator=g), size=(256, 256), mode="bilinear", align_corners=False
+    )
     cand = (R.cpu()[:, None] + 0.1 * noise).to(DEVICE)
     S, M = torch.zeros_like(R), torch.zeros_like(R)
     M[:, ::37, ::41] = 1.0
     alpha = torch.ones(1, device=DEVICE)
     rounds = 3 if backend == "reference" else 10
-    benchmark.pedantic(lambda: elect(cand, R, S, M, bld, alpha, ElectionParams(), backend=backend),
-                       rounds=rounds, warmup_rounds=1)
+    benchmark.pedantic(
+        lambda: elect(cand, R, S, M, bld, alpha, ElectionParams(), backend=backend),
+        rounds=rounds,
+        warmup_rounds=1,
+    )

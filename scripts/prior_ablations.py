@@ -16,13 +16,21 @@ import torch
 
 from wifidiff_fast.data.loaders import load_brat_region
 from wifidiff_fast.physics.calibrate import fit, region_points, score
-from wifidiff_fast.physics.prior import PropagationParams, load_calibration, power_sum_db, site_geometry, site_power_db
+from wifidiff_fast.physics.prior import (
+    PropagationParams,
+    load_calibration,
+    power_sum_db,
+    site_geometry,
+    site_power_db,
+)
 
 torch.set_num_threads(2)
 r1, r2 = load_brat_region(1), load_brat_region(2)
 for fraction in (1.0, 0.5, 0.25):
     p = fit(r1, replace(PropagationParams(), roof_fraction=fraction), steps=300, log=lambda *a: None)
-    print(f"roof_fraction {fraction}: region 2 at 5750 MHz {score(r2, p, 15000)[5750]['offset_rmse_db']:.2f} dB")
+    print(
+        f"roof_fraction {fraction}: region 2 at 5750 MHz {score(r2, p, 15000)[5750]['offset_rmse_db']:.2f} dB"
+    )
 params = load_calibration()
 for region in (r1, r2):
     rc, rss = region_points(region, 8000, 0)

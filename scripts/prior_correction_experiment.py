@@ -37,8 +37,16 @@ def channels(region, params):
         d = geom.dist_px.numpy()[dom, idx]
         length = geom.length_px.numpy()[dom, idx]
         walls = geom.walls.numpy()[dom, idx]
-        x = np.stack([b.ravel().astype(np.float32), (prior + 60) / 20, np.log10(d + 1) / 2.5,
-                      (length == 0).astype(np.float32), np.minimum(length, 60) / 20, np.minimum(walls, 10) / 5])
+        x = np.stack(
+            [
+                b.ravel().astype(np.float32),
+                (prior + 60) / 20,
+                np.log10(d + 1) / 2.5,
+                (length == 0).astype(np.float32),
+                np.minimum(length, 60) / 20,
+                np.minimum(walls, 10) / 5,
+            ]
+        )
         y = region.rss_dbm[j].ravel() - prior
         y = np.where(np.isfinite(y), y, 0.0)
         xs.append(x.reshape(6, H, W))
@@ -89,9 +97,9 @@ def main():
             r = int(torch.randint(0, H - S + 1, (1,), generator=g))
             c = int(torch.randint(0, W - S + 1, (1,), generator=g))
             k = int(torch.randint(0, 8, (1,), generator=g))
-            xb.append(d4(x1[j, :, r:r + S, c:c + S], k))
-            yb.append(d4(y1[j, r:r + S, c:c + S], k))
-            mb.append(d4(m1[r:r + S, c:c + S], k))
+            xb.append(d4(x1[j, :, r : r + S, c : c + S], k))
+            yb.append(d4(y1[j, r : r + S, c : c + S], k))
+            mb.append(d4(m1[r : r + S, c : c + S], k))
         xb, yb, mb = torch.stack(xb), torch.stack(yb), torch.stack(mb)
         loss = (((net(xb) - yb) ** 2) * mb).sum() / mb.sum()
         opt.zero_grad()
@@ -106,13 +114,20 @@ def main():
         for name, x, y, m in (("region1_train", x1, y1, m1), ("region2_unseen", x2, y2, m2)):
             out = {}
             for j, f in enumerate((1750, 2750, 3750, 4750, 5750)):
-                corr = net(x[j:j + 1])[0]
+                corr = net(x[j : j + 1])[0]
                 e0 = y[j][m > 0]
                 e1 = (y[j] - corr)[m > 0]
-                out[f] = {"prior_rmse_db": float(e0.pow(2).mean().sqrt()), "corrected_rmse_db": float(e1.pow(2).mean().sqrt()),
-                          "prior_std_db": float(e0.std()), "corrected_std_db": float(e1.std())}
+                out[f] = {
+                    "prior_rmse_db": float(e0.pow(2).mean().sqrt()),
+                    "corrected_rmse_db": float(e1.pow(2).mean().sqrt()),
+                    "prior_std_db": float(e0.std()),
+                    "corrected_std_db": float(e1.std()),
+                }
             res[name] = out
-            print(name, {f: (round(v["prior_std_db"], 2), round(v["corrected_std_db"], 2)) for f, v in out.items()})
+            print(
+                name,
+                {f: (round(v["prior_std_db"], 2), round(v["corrected_std_db"], 2)) for f, v in out.items()},
+            )
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=2)
     torch.save(net.state_dict(), "/tmp/prior_correction.pt")

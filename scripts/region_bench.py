@@ -34,9 +34,13 @@ import torch
 
 
 def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "load_1min_at_start": os.getloadavg()[0], "torch_threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_1min_at_start": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 def rmse(a, b, mask):
@@ -56,19 +60,34 @@ def seam(est) -> dict:
         cover[t.window] += 1
     band, inside = (cover >= 2) & (b == 0), (cover == 1) & (b == 0)
     rows = {}
-    for name, kw in (("boost map (diffusion, candidates=0)", dict(mode="diffusion", candidates=0)),
-                     ("physics, tiles localise on their own (default)", dict()),
-                     ("physics, shared sites (second pass)", dict(share_sites=True))):
+    for name, kw in (
+        ("boost map (diffusion, candidates=0)", dict(mode="diffusion", candidates=0)),
+        ("physics, tiles localise on their own (default)", dict()),
+        ("physics, shared sites (second pass)", dict(share_sites=True)),
+    ):
         t0 = time.perf_counter()
         r = estimate_region(est, b, s, tile=64, overlap=16, **kw)
-        rows[name] = {"rmse_band_db": rmse(r.rss_dbm, truth, band), "rmse_inside_db": rmse(r.rss_dbm, truth, inside),
-                      "seconds": time.perf_counter() - t0, "tiles": r.tiles}
+        rows[name] = {
+            "rmse_band_db": rmse(r.rss_dbm, truth, band),
+            "rmse_inside_db": rmse(r.rss_dbm, truth, inside),
+            "seconds": time.perf_counter() - t0,
+            "tiles": r.tiles,
+        }
     t0 = time.perf_counter()
     d = est.estimate(b, s)
-    rows["physics, untiled"] = {"rmse_band_db": rmse(d.rss_dbm, truth, band),
-                                "rmse_inside_db": rmse(d.rss_dbm, truth, inside), "seconds": time.perf_counter() - t0}
-    return {"scene": "simulate_scenes(1, 192, seed=5)[0][:112, :160], 80 samples (seed 1)", "tile": 64,
-            "overlap": 16, "band_pixels": int(band.sum()), "inside_pixels": int(inside.sum()), "rows": rows}
+    rows["physics, untiled"] = {
+        "rmse_band_db": rmse(d.rss_dbm, truth, band),
+        "rmse_inside_db": rmse(d.rss_dbm, truth, inside),
+        "seconds": time.perf_counter() - t0,
+    }
+    return {
+        "scene": "simulate_scenes(1, 192, seed=5)[0][:112, :160], 80 samples (seed 1)",
+        "tile": 64,
+        "overlap": 16,
+        "band_pixels": int(band.sum()),
+        "inside_pixels": int(inside.sum()),
+        "rows": rows,
+    }
 
 
 def brat(est, n: int) -> dict:
@@ -90,8 +109,13 @@ def brat(est, n: int) -> dict:
             row[name] = {"rmse_db": rmse(fn(b, s), truth, ok), "seconds": time.perf_counter() - t0}
         t0 = time.perf_counter()
         r = estimate_region(est, b, s, tile=256, overlap=64, freq_mhz=5750.0)
-        row["physics_tiled"] = {"rmse_db": rmse(r.rss_dbm, truth, ok), "seconds": time.perf_counter() - t0,
-                                "tiles": r.tiles, "sites_merged": r.n_sites, "true_sites": region.tx_rc.tolist()}
+        row["physics_tiled"] = {
+            "rmse_db": rmse(r.rss_dbm, truth, ok),
+            "seconds": time.perf_counter() - t0,
+            "tiles": r.tiles,
+            "sites_merged": r.n_sites,
+            "true_sites": region.tx_rc.tolist(),
+        }
         out[f"region{k}"] = row
         print(k, row, flush=True)
     return out
@@ -115,14 +139,29 @@ def city(est, size: int) -> dict:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     done = []
-    r = estimate_region(est, b, s, tile=256, overlap=64, mode="diffusion", candidates=0,
-                        progress=lambda stage, k, total: done.append(time.perf_counter()))
+    r = estimate_region(
+        est,
+        b,
+        s,
+        tile=256,
+        overlap=64,
+        mode="diffusion",
+        candidates=0,
+        progress=lambda stage, k, total: done.append(time.perf_counter()),
+    )
     secs = time.perf_counter() - t0
     per_tile = np.diff([t0] + done)
-    return {"shape": [size, size], "samples": len(s), "tiles": r.tiles, "seconds": secs,
-            "median_seconds_per_tile": float(np.median(per_tile)),
-            "peak_rss_mb_before": rss0, "peak_rss_mb_after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "output_mb": r.rss_dbm.nbytes / 2**20, "finite_open": bool(np.isfinite(r.rss_dbm[b == 0]).all())}
+    return {
+        "shape": [size, size],
+        "samples": len(s),
+        "tiles": r.tiles,
+        "seconds": secs,
+        "median_seconds_per_tile": float(np.median(per_tile)),
+        "peak_rss_mb_before": rss0,
+        "peak_rss_mb_after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "output_mb": r.rss_dbm.nbytes / 2**20,
+        "finite_open": bool(np.isfinite(r.rss_dbm[b == 0]).all()),
+    }
 
 
 def ray_bench(est, maps: int) -> dict:
@@ -157,7 +196,7 @@ def ray_bench(est, maps: int) -> dict:
         for workers in (1, 2):
             with RayExecutor(est, workers=workers, threads_per_worker=1) as ex:
                 list(ex.estimate_many(jobs[:workers] + tiny[:workers]))  # actors up and warm
-                list(ex.estimate_many(tiny[:2 * workers], mode="diffusion", candidates=0))
+                list(ex.estimate_many(tiny[: 2 * workers], mode="diffusion", candidates=0))
                 t0 = time.perf_counter()
                 list(ex.estimate_many(jobs))
                 out[f"ray_{workers}_seconds"] = time.perf_counter() - t0
@@ -186,8 +225,12 @@ def main(argv=None) -> int:
 
     est = RadioMapEstimator.from_pretrained("small")
     report = {"machine": machine(), "command": " ".join(["python", "scripts/region_bench.py", *sys.argv[1:]])}
-    report[args.what] = {"seam": lambda: seam(est), "brat": lambda: brat(est, args.n),
-                         "city": lambda: city(est, args.size), "ray": lambda: ray_bench(est, args.maps)}[args.what]()
+    report[args.what] = {
+        "seam": lambda: seam(est),
+        "brat": lambda: brat(est, args.n),
+        "city": lambda: city(est, args.size),
+        "ray": lambda: ray_bench(est, args.maps),
+    }[args.what]()
     report["machine"]["load_1min_at_end"] = os.getloadavg()[0]
     text = json.dumps(report, indent=1)
     print(text)

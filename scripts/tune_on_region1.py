@@ -40,8 +40,11 @@ for n in [int(x) for x in os.environ.get("TUNE_NS", "10,25,50").split(",")]:
         s = draw_samples(sc.rss_dbm, sc.buildings, n, map_seed(0, i, n))
         pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings)
         found = np.array([h.rc() for h in pm.localisation.sites])
-        errs += [float(np.min(np.linalg.norm(found - t, axis=1))) for t in sc.tx_rc
-                 if 0 <= t[0] < 256 and 0 <= t[1] < 256]
+        errs += [
+            float(np.min(np.linalg.norm(found - t, axis=1)))
+            for t in sc.tx_rc
+            if 0 <= t[0] < 256 and 0 <= t[1] < 256
+        ]
         m = sc.buildings == 0
         err = pm.rss_dbm[m] - sc.rss_dbm[m]
         mse_k.append(np.mean((kriging(sc.buildings, s)[m] - sc.rss_dbm[m]) ** 2))
@@ -49,8 +52,11 @@ for n in [int(x) for x in os.environ.get("TUNE_NS", "10,25,50").split(",")]:
         cover.append(np.mean(np.abs(err) <= 2 * pm.sigma_db[m]))
         z.append(np.abs(err) / np.maximum(pm.sigma_db[m] / settings.sigma_scale, 1e-3))
     z = np.concatenate(z)
-    print(f"N={n}: loc median {np.median(errs):.1f} p90 {np.percentile(errs, 90):.1f} px | kriging "
-          f"{np.sqrt(np.mean(mse_k)):.2f} dB, physics {np.sqrt(np.mean(mse_p)):.2f} dB, gain "
-          f"{np.mean(mse_k) / np.mean(mse_p):.2f}x | ±2σ coverage {np.mean(cover):.2f} | σ scale for "
-          f"0.90/0.93/0.95: {[round(float(np.quantile(z, q)) / 2, 2) for q in (0.9, 0.93, 0.95)]} "
-          f"({time.time() - t0:.0f} s)", flush=True)
+    print(
+        f"N={n}: loc median {np.median(errs):.1f} p90 {np.percentile(errs, 90):.1f} px | kriging "
+        f"{np.sqrt(np.mean(mse_k)):.2f} dB, physics {np.sqrt(np.mean(mse_p)):.2f} dB, gain "
+        f"{np.mean(mse_k) / np.mean(mse_p):.2f}x | ±2σ coverage {np.mean(cover):.2f} | σ scale for "
+        f"0.90/0.93/0.95: {[round(float(np.quantile(z, q)) / 2, 2) for q in (0.9, 0.93, 0.95)]} "
+        f"({time.time() - t0:.0f} s)",
+        flush=True,
+    )

@@ -29,7 +29,10 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
         ("buildings + samples", None),
         ("ground truth", truth),
         (f"wifidiff_fast ({metrics['wifidiff']:.2f} dB RMSE)", est.rss_dbm),
-        ("uncertainty, 1σ" if est.mode == "physics" else "uncertainty (candidate spread)", est.uncertainty_db),
+        (
+            "uncertainty, 1σ" if est.mode == "physics" else "uncertainty (candidate spread)",
+            est.uncertainty_db,
+        ),
         (f"best baseline: {best_name} ({metrics[best_name]:.2f} dB)", best_map),
     ]
     for ax, (title, img) in zip(axes, panels):
@@ -38,8 +41,17 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
         ax.set_yticks([])
         if img is None:
             ax.imshow(scene.buildings, cmap="gray_r", vmin=0, vmax=1.6)
-            ax.scatter(samples[:, 1], samples[:, 0], c=samples[:, 2], cmap="viridis", vmin=lo, vmax=hi,
-                       s=14, edgecolors="k", linewidths=0.4)
+            ax.scatter(
+                samples[:, 1],
+                samples[:, 0],
+                c=samples[:, 2],
+                cmap="viridis",
+                vmin=lo,
+                vmax=hi,
+                s=14,
+                edgecolors="k",
+                linewidths=0.4,
+            )
             continue
         if title.startswith("uncertainty"):
             im = ax.imshow(img, cmap="magma")
@@ -56,8 +68,12 @@ def _figure(path: Path, scene, samples, est, best_name, best_map, metrics) -> No
             ax.scatter(t[:, 1], t[:, 0], marker="x", c="red", s=60, label="localised site")
         if img is truth and len(scene.tx_rc):
             H, W = truth.shape
-            t = scene.tx_rc[(scene.tx_rc[:, 0] >= 0) & (scene.tx_rc[:, 0] < H) & (scene.tx_rc[:, 1] >= 0)
-                            & (scene.tx_rc[:, 1] < W)]
+            t = scene.tx_rc[
+                (scene.tx_rc[:, 0] >= 0)
+                & (scene.tx_rc[:, 0] < H)
+                & (scene.tx_rc[:, 1] >= 0)
+                & (scene.tx_rc[:, 1] < W)
+            ]
             ax.scatter(t[:, 1], t[:, 0], marker="+", c="white", s=60, label="true site")
     fig.suptitle(f"{scene.name}: N = {len(samples)} samples", fontsize=11)
     fig.tight_layout()
@@ -79,15 +95,26 @@ def _count(minimum: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m wifidiff_fast.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="out/demo", help="folder for the PNGs and results.json")
     p.add_argument("--n", type=_count(1), default=50, help="samples per map (default 50)")
     p.add_argument("--checkpoint", default="small")
-    p.add_argument("--mode", choices=("physics", "diffusion"), default=None,
-                   help="default: the checkpoint's (physics: localise + propagation prior + kriging)")
-    p.add_argument("--candidates", type=_count(0), default=None,
-                   help="default: the checkpoint's (64); 0 = the boost map alone")
+    p.add_argument(
+        "--mode",
+        choices=("physics", "diffusion"),
+        default=None,
+        help="default: the checkpoint's (physics: localise + propagation prior + kriging)",
+    )
+    p.add_argument(
+        "--candidates",
+        type=_count(0),
+        default=None,
+        help="default: the checkpoint's (64); 0 = the boost map alone",
+    )
     p.add_argument("--steps", type=_count(1), default=None, help="default: the checkpoint's (10)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=_count(0), default=0)
@@ -109,15 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     record = est.config.get("training", {})
-    console.print(f"checkpoint [bold]{args.checkpoint}[/]: mode {args.mode or est.mode}; networks: "
-                  f"{record.get('steps', '?')} training steps on {record.get('hardware', '?')}; device {args.device}")
+    console.print(
+        f"checkpoint [bold]{args.checkpoint}[/]: mode {args.mode or est.mode}; networks: "
+        f"{record.get('steps', '?')} training steps on {record.get('hardware', '?')}; device {args.device}"
+    )
     summary = Table(title=f"RMSE (dB) / NMSE on the bundled examples, N = {args.n}")
     for col in ("map", "wifidiff_fast", "idw", "rbf", "kriging", "wifidiff ms", "kriging ms"):
         summary.add_column(col, justify="right" if col != "map" else "left")
     stages = Table(title="wifidiff_fast per-stage timings (ms)")
     mode = args.mode or est.mode
-    stage_names = (("boost", "localise", "prior", "kriging", "total") if mode == "physics"
-                   else ("boost", "critical_points", "generation", "election", "total"))
+    stage_names = (
+        ("boost", "localise", "prior", "kriging", "total")
+        if mode == "physics"
+        else ("boost", "critical_points", "generation", "election", "total")
+    )
     stages.add_column("map")
     for name in stage_names:
         stages.add_column(name, justify="right")
@@ -143,8 +175,15 @@ def _run_all(args, console, est, scenes, out, summary, stages, stage_names) -> l
     for i, scene in enumerate(scenes):
         samples = draw_samples(scene.rss_dbm, scene.buildings, args.n, map_seed(args.seed, i, args.n))
         with console.status(f"estimating {scene.name} ({i + 1}/{len(scenes)})"):
-            res = est.estimate(scene.buildings, samples, candidates=args.candidates, steps=args.steps,
-                               seed=args.seed, mode=args.mode, freq_mhz=scene.freq_mhz)
+            res = est.estimate(
+                scene.buildings,
+                samples,
+                candidates=args.candidates,
+                steps=args.steps,
+                seed=args.seed,
+                mode=args.mode,
+                freq_mhz=scene.freq_mhz,
+            )
         maps, ms = {"wifidiff": res.rss_dbm}, {"wifidiff": res.timings_ms["total"]}
         for name, fn in BASELINES.items():
             t0 = time.perf_counter()
@@ -154,11 +193,25 @@ def _run_all(args, console, est, scenes, out, summary, stages, stage_names) -> l
         nm = {k: nmse(v, scene.rss_dbm) for k, v in maps.items()}
         best = min(BASELINES, key=lambda k: err[k])
         _figure(out / f"{scene.name}.png", scene, samples, res, best, maps[best], err)
-        summary.add_row(scene.name, *(f"{err[k]:.2f} / {nm[k]:.4f}" for k in ("wifidiff", "idw", "rbf", "kriging")),
-                        f"{ms['wifidiff']:.0f}", f"{ms['kriging']:.0f}")
+        summary.add_row(
+            scene.name,
+            *(f"{err[k]:.2f} / {nm[k]:.4f}" for k in ("wifidiff", "idw", "rbf", "kriging")),
+            f"{ms['wifidiff']:.0f}",
+            f"{ms['kriging']:.0f}",
+        )
         stages.add_row(scene.name, *(f"{res.timings_ms.get(s, 0.0):.0f}" for s in stage_names))
-        results.append({"map": scene.name, "n": args.n, "rmse_db": err, "nmse": nm, "ms": ms,
-                        "timings_ms": res.timings_ms, "elected": res.elected, "png": f"{scene.name}.png"})
+        results.append(
+            {
+                "map": scene.name,
+                "n": args.n,
+                "rmse_db": err,
+                "nmse": nm,
+                "ms": ms,
+                "timings_ms": res.timings_ms,
+                "elected": res.elected,
+                "png": f"{scene.name}.png",
+            }
+        )
     return results
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipeline"))
-from pipecases import write_tiny_checkpoint  # noqa: E402
-
 from wifidiff_fast.bench.__main__ import main  # noqa: E402
+
+from pipecases import write_tiny_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,15 +24,41 @@ def ckpt(tmp_path_factory):
 
 def test_paper_and_fast_workloads_print_the_table_and_write_json(ckpt, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = main(["paper", "fast", "--checkpoint", str(ckpt), "--backend", "eager", "--candidates", "2", "--steps", "2",
-               "--warmup", "0", "--runs", "2", "--fast-maps", "1", "--json", str(out)])
+    rc = main(
+        [
+            "paper",
+            "fast",
+            "--checkpoint",
+            str(ckpt),
+            "--backend",
+            "eager",
+            "--candidates",
+            "2",
+            "--steps",
+            "2",
+            "--warmup",
+            "0",
+            "--runs",
+            "2",
+            "--fast-maps",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr()
     assert "time ÷ engine" in printed.out and "[bench" in printed.err  # table on stdout, progress on stderr
     data = json.loads(out.read_text())
     rows = {(r["workload"].split()[0], r["impl"]): r for r in data["rows"]}
-    assert set(rows) == {("paper", "engine"), ("paper", "reference"), ("fast", "engine"), ("fast", "reference"),
-                         ("fast", "pykrige"), ("fast", "scipy-rbf")}
+    assert set(rows) == {
+        ("paper", "engine"),
+        ("paper", "reference"),
+        ("fast", "engine"),
+        ("fast", "reference"),
+        ("fast", "pykrige"),
+        ("fast", "scipy-rbf"),
+    }
     paper = rows[("paper", "engine")]
     assert paper["runs"] == 2 and paper["same_elected"] in (True, False)
     assert paper["generation_p50_ms"] > 0 and paper["total_p90_ms"] >= paper["total_p50_ms"]
@@ -54,8 +80,30 @@ def test_unavailable_backend_exits_2_naming_it(ckpt, capsys):
 
 def test_batch_and_reuse_workloads(ckpt, tmp_path):
     out = tmp_path / "bench.json"
-    rc = main(["batch", "reuse", "--checkpoint", str(ckpt), "--backend", "eager", "--candidates", "2", "--steps", "2",
-               "--warmup", "0", "--runs", "1", "--batch-size", "2", "--ratios", "0.5", "--json", str(out)])
+    rc = main(
+        [
+            "batch",
+            "reuse",
+            "--checkpoint",
+            str(ckpt),
+            "--backend",
+            "eager",
+            "--candidates",
+            "2",
+            "--steps",
+            "2",
+            "--warmup",
+            "0",
+            "--runs",
+            "1",
+            "--batch-size",
+            "2",
+            "--ratios",
+            "0.5",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = json.loads(out.read_text())["rows"]
     assert {r["workload"] for r in rows} == {"batch (2 maps)", "reuse R=0.5"}

@@ -27,8 +27,17 @@ def scene(tmp_path):
     b[8:18, 10:24] = 1
     b[28:34, 30:44] = 1
     Image.fromarray(b * 255).save(tmp_path / "b.png")
-    with rasterio.open(tmp_path / "b.tif", "w", driver="GTiff", height=40, width=48, count=1, dtype="uint8",
-                       crs=UTM, transform=TRANSFORM) as dst:
+    with rasterio.open(
+        tmp_path / "b.tif",
+        "w",
+        driver="GTiff",
+        height=40,
+        width=48,
+        count=1,
+        dtype="uint8",
+        crs=UTM,
+        transform=TRANSFORM,
+    ) as dst:
         dst.write(b, 1)
     pix = [(2, 3, -52.0), (20, 40, -75.0), (36, 5, -81.0), (25, 25, -66.0), (5, 45, -70.0), (38, 46, -88.0)]
     (tmp_path / "px.csv").write_text("row,col,rss_dbm\n" + "".join(f"{r},{c},{v}\n" for r, c, v in pix))
@@ -56,9 +65,15 @@ def test_every_option_has_help_and_says_its_default():
 
 
 def test_module_and_console_script_run_info_as_json():
-    for cmd in ([sys.executable, "-m", "wifidiff_fast", "info", "--no-build", "--json"],
-                [str(__import__("pathlib").Path(sys.executable).parent / "wifidiff-fast"), "--json", "info",
-                 "--no-build"]):
+    for cmd in (
+        [sys.executable, "-m", "wifidiff_fast", "info", "--no-build", "--json"],
+        [
+            str(__import__("pathlib").Path(sys.executable).parent / "wifidiff-fast"),
+            "--json",
+            "info",
+            "--no-build",
+        ],
+    ):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         info = json.loads(out.stdout)
@@ -67,9 +82,24 @@ def test_module_and_console_script_run_info_as_json():
 
 def test_estimate_json_output_and_files(scene, capsys):
     tmp, b = scene
-    rc = main(["estimate", "--buildings", str(tmp / "b.png"), "--samples", str(tmp / "px.csv"), "--out",
-               str(tmp / "m.npy"), "--geotiff", str(tmp / "m.tif"), "--mode", "diffusion", "--candidates", "0",
-               "--json"])
+    rc = main(
+        [
+            "estimate",
+            "--buildings",
+            str(tmp / "b.png"),
+            "--samples",
+            str(tmp / "px.csv"),
+            "--out",
+            str(tmp / "m.npy"),
+            "--geotiff",
+            str(tmp / "m.tif"),
+            "--mode",
+            "diffusion",
+            "--candidates",
+            "0",
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     summary = json.loads(out)
@@ -84,8 +114,20 @@ def test_estimate_json_output_and_files(scene, capsys):
 def test_geotiff_in_xy_samples_georeferenced_geotiff_and_figure_out(scene, capsys):
     """The README's flow on the physics default: GeoTIFF + x,y CSV → GeoTIFF + figure."""
     tmp, b = scene
-    rc = main(["estimate", "--buildings", str(tmp / "b.tif"), "--samples", str(tmp / "xy.csv"),
-               "--geotiff", str(tmp / "m.tif"), "--figure", str(tmp / "m.png"), "--json"])
+    rc = main(
+        [
+            "estimate",
+            "--buildings",
+            str(tmp / "b.tif"),
+            "--samples",
+            str(tmp / "xy.csv"),
+            "--geotiff",
+            str(tmp / "m.tif"),
+            "--figure",
+            str(tmp / "m.png"),
+            "--json",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
     assert summary["mode"] == "physics" and summary["crs"]
@@ -109,8 +151,22 @@ def test_simulate_writes_files_estimate_reads(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path), "--size", "48", "--samples", "12", "--json"]) == 0
     scene = json.loads(capsys.readouterr().out)["scenes"][0]["prefix"]
     assert len(open(f"{scene}_samples.csv").read().splitlines()) == 13
-    rc = main(["estimate", "--buildings", f"{scene}_buildings.png", "--samples", f"{scene}_samples.csv",
-               "--out", str(tmp_path / "m.npy"), "--mode", "diffusion", "--candidates", "0", "--quiet"])
+    rc = main(
+        [
+            "estimate",
+            "--buildings",
+            f"{scene}_buildings.png",
+            "--samples",
+            f"{scene}_samples.csv",
+            "--out",
+            str(tmp_path / "m.npy"),
+            "--mode",
+            "diffusion",
+            "--candidates",
+            "0",
+            "--quiet",
+        ]
+    )
     truth = np.load(f"{scene}_truth.npy")
     assert rc == 0 and np.array_equal(np.isnan(np.load(tmp_path / "m.npy")), np.isnan(truth))
 
@@ -123,8 +179,17 @@ def test_internal_error_is_exit_1_with_one_line(scene, capsys, monkeypatch):
         raise RuntimeError("simulated failure deep inside")
 
     monkeypatch.setattr(estimator.RadioMapEstimator, "estimate", broken)
-    rc = main(["estimate", "--buildings", str(tmp / "b.png"), "--samples", str(tmp / "px.csv"),
-               "--out", str(tmp / "m.npy")])
+    rc = main(
+        [
+            "estimate",
+            "--buildings",
+            str(tmp / "b.png"),
+            "--samples",
+            str(tmp / "px.csv"),
+            "--out",
+            str(tmp / "m.npy"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "internal error" in err and "--debug" in err and "Traceback" not in err
     assert not (tmp / "m.npy").exists()
@@ -133,11 +198,14 @@ def test_internal_error_is_exit_1_with_one_line(scene, capsys, monkeypatch):
 def test_usage_errors_are_exit_2(scene, capsys):
     tmp, _ = scene
     base = ["estimate", "--buildings", str(tmp / "b.png"), "--samples", str(tmp / "px.csv")]
-    cases = [(base, "nothing to write"), (base + ["--out", str(tmp / "m.txt")], ".npy"),
-             (base + ["--out", str(tmp / "nofolder" / "m.npy")], "does not exist"),
-             (base + ["--out", str(tmp / "m.npy"), "--transmitters", "1;2"], "R,C;R,C"),
-             (base + ["--out", str(tmp / "m.npy"), "--workers", "2"], "--workers needs --ray"),
-             (["estimate", "--out", "x.npy"], "required")]
+    cases = [
+        (base, "nothing to write"),
+        (base + ["--out", str(tmp / "m.txt")], ".npy"),
+        (base + ["--out", str(tmp / "nofolder" / "m.npy")], "does not exist"),
+        (base + ["--out", str(tmp / "m.npy"), "--transmitters", "1;2"], "R,C;R,C"),
+        (base + ["--out", str(tmp / "m.npy"), "--workers", "2"], "--workers needs --ray"),
+        (["estimate", "--out", "x.npy"], "required"),
+    ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err, message

@@ -22,8 +22,26 @@ def files(tmp_path):
 
 def test_writes_the_map_and_the_picture(files, capsys):
     out, unc, png = files / "map.npy", files / "unc.npy", files / "map.png"
-    rc = main(["--buildings", str(files / "layout.png"), "--samples", str(files / "samples.csv"),
-               "--out", str(out), "--uncertainty", str(unc), "--png", str(png), "--mode", "diffusion", "--candidates", "2", "--steps", "2"])
+    rc = main(
+        [
+            "--buildings",
+            str(files / "layout.png"),
+            "--samples",
+            str(files / "samples.csv"),
+            "--out",
+            str(out),
+            "--uncertainty",
+            str(unc),
+            "--png",
+            str(png),
+            "--mode",
+            "diffusion",
+            "--candidates",
+            "2",
+            "--steps",
+            "2",
+        ]
+    )
     assert rc == 0
     rss = np.load(out)
     assert rss.shape == (48, 40) and rss.dtype == np.float32
@@ -34,17 +52,28 @@ def test_writes_the_map_and_the_picture(files, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("csv, message", [
-    ("row,col,rss_dbm\n", "holds no samples"),
-    ("row,col,rss_dbm\n1,2\n", "expected 3 columns"),
-    ("row,col,rss_dbm\n15,10,-60\n", "lies on a building"),
-    ("row,col,rss_dbm\n100,10,-60\n", "outside the 48x40 grid"),
-    ("row,col,rss_dbm\n1,2,abc\n", "not a number"),
-])
+@pytest.mark.parametrize(
+    "csv, message",
+    [
+        ("row,col,rss_dbm\n", "holds no samples"),
+        ("row,col,rss_dbm\n1,2\n", "expected 3 columns"),
+        ("row,col,rss_dbm\n15,10,-60\n", "lies on a building"),
+        ("row,col,rss_dbm\n100,10,-60\n", "outside the 48x40 grid"),
+        ("row,col,rss_dbm\n1,2,abc\n", "not a number"),
+    ],
+)
 def test_bad_samples_give_one_line_and_exit_2(files, capsys, csv, message):
     (files / "bad.csv").write_text(csv)
-    rc = main(["--buildings", str(files / "layout.png"), "--samples", str(files / "bad.csv"),
-               "--out", str(files / "x.npy")])
+    rc = main(
+        [
+            "--buildings",
+            str(files / "layout.png"),
+            "--samples",
+            str(files / "bad.csv"),
+            "--out",
+            str(files / "x.npy"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
@@ -52,6 +81,8 @@ def test_bad_samples_give_one_line_and_exit_2(files, capsys, csv, message):
 def test_missing_or_unreadable_buildings(files, capsys):
     (files / "junk.png").write_bytes(b"not an image")
     for path, message in ((files / "nope.png", "does not exist"), (files / "junk.png", "could not read")):
-        rc = main(["--buildings", str(path), "--samples", str(files / "samples.csv"), "--out", str(files / "x.npy")])
+        rc = main(
+            ["--buildings", str(path), "--samples", str(files / "samples.csv"), "--out", str(files / "x.npy")]
+        )
         err = capsys.readouterr().err
         assert rc == 2 and message in err

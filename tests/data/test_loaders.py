@@ -7,13 +7,18 @@ from wifidiff_fast import _env
 from wifidiff_fast.data import loaders as L
 
 DATA = _env.data_dir()
-needs_brat = pytest.mark.skipif(not (DATA / "brat" / "region1.npz").exists()
-                                or not (DATA / "brat" / "region2.npz").exists(),
-                                reason=f"BRAT data not found under {DATA} (set WIFIDIFF_DATA_DIR)")
-needs_rms = pytest.mark.skipif(not (DATA / "radiomapseer_like" / "radiomapseer_map0_dpm.npz").exists(),
-                               reason=f"RadioMapSeer data not found under {DATA}")
-needs_ur3d = pytest.mark.skipif(not (DATA / "radiomapseer_like" / "urbanradio3d_frame0.npz").exists(),
-                                reason=f"UrbanRadio3D data not found under {DATA}")
+needs_brat = pytest.mark.skipif(
+    not (DATA / "brat" / "region1.npz").exists() or not (DATA / "brat" / "region2.npz").exists(),
+    reason=f"BRAT data not found under {DATA} (set WIFIDIFF_DATA_DIR)",
+)
+needs_rms = pytest.mark.skipif(
+    not (DATA / "radiomapseer_like" / "radiomapseer_map0_dpm.npz").exists(),
+    reason=f"RadioMapSeer data not found under {DATA}",
+)
+needs_ur3d = pytest.mark.skipif(
+    not (DATA / "radiomapseer_like" / "urbanradio3d_frame0.npz").exists(),
+    reason=f"UrbanRadio3D data not found under {DATA}",
+)
 
 
 def _check_scene(s, size=256):
@@ -74,8 +79,11 @@ def test_gray_to_dbm_convention():
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
-    for fn in (lambda: L.brat_scenes(1, data_dir=tmp_path), lambda: L.radiomapseer_scenes(tmp_path),
-               lambda: L.urbanradio3d_scenes(tmp_path)):
+    for fn in (
+        lambda: L.brat_scenes(1, data_dir=tmp_path),
+        lambda: L.radiomapseer_scenes(tmp_path),
+        lambda: L.urbanradio3d_scenes(tmp_path),
+    ):
         with pytest.raises(FileNotFoundError, match="WIFIDIFF_DATA_DIR"):
             fn()
 
@@ -91,6 +99,7 @@ def test_example_scenes():
 
 
 # --- user files ---------------------------------------------------------------------------------
+
 
 def test_buildings_npy_and_png(tmp_path):
     from PIL import Image
@@ -109,8 +118,14 @@ def test_buildings_bad_files(tmp_path):
     np.save(tmp_path / "nonbinary.npy", np.full((8, 8), 3, np.uint8))
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (tmp_path / "trunc.npy").write_bytes(b"\x93NUMPY garbage")
-    cases = [("missing.npy", "does not exist"), ("junk.png", "could not read"), ("b.txt", "unsupported"),
-             ("nonbinary.npy", "binary"), ("obj.npy", ""), ("trunc.npy", "")]
+    cases = [
+        ("missing.npy", "does not exist"),
+        ("junk.png", "could not read"),
+        ("b.txt", "unsupported"),
+        ("nonbinary.npy", "binary"),
+        ("obj.npy", ""),
+        ("trunc.npy", ""),
+    ]
     for name, msg in cases:
         with pytest.raises(ValueError, match=msg or None):
             L.load_buildings_file(tmp_path / name)
@@ -124,15 +139,18 @@ def test_samples_csv(tmp_path):
     np.testing.assert_array_equal(L.load_samples_csv(p), [[1, 2, -50.5], [3, 4, -60]])
 
 
-@pytest.mark.parametrize("content, msg", [
-    ("x,y,z\n1,2,3\n", "header"),
-    ("1,2\n", "3 columns"),
-    ("1,2,-50,7\n", "3 columns"),
-    ("1,two,-50\n", "not a number"),
-    ("", "no samples"),
-    ("row,col,rss_dbm\n", "no samples"),
-    (b"\xff\xfe\x00\x81\x90binary", "not a text CSV"),
-])
+@pytest.mark.parametrize(
+    "content, msg",
+    [
+        ("x,y,z\n1,2,3\n", "header"),
+        ("1,2\n", "3 columns"),
+        ("1,2,-50,7\n", "3 columns"),
+        ("1,two,-50\n", "not a number"),
+        ("", "no samples"),
+        ("row,col,rss_dbm\n", "no samples"),
+        (b"\xff\xfe\x00\x81\x90binary", "not a text CSV"),
+    ],
+)
 def test_samples_csv_bad(tmp_path, content, msg):
     p = tmp_path / "s.csv"
     if isinstance(content, bytes):

@@ -20,8 +20,12 @@ from wifidiff_fast.data.simulator import (
 from wifidiff_fast.data.units import P_MAX_DBM, P_MIN_DBM
 
 # Open area, one transmitter, no randomness in the propagation: the physics tests build on this.
-CLEAN = dict(shadowing=False, building_fraction_range=(0.0, 0.0), mast_building_fraction_range=(0.0, 0.0),
-             freq_mhz=2400.0)
+CLEAN = dict(
+    shadowing=False,
+    building_fraction_range=(0.0, 0.0),
+    mast_building_fraction_range=(0.0, 0.0),
+    freq_mhz=2400.0,
+)
 
 
 def _radial(rss: np.ndarray, tx, radii):
@@ -135,8 +139,15 @@ def test_layouts():
 def test_log_distance_slope(n):
     """One isotropic AP at receiver height in the open: slope = 10·n dB per decade."""
     tx = (64.0, 64.0)
-    cfg = SimConfig(tx_rc=(tx,), tx_kind="ap", path_loss_exp=n, pixel_m=1.0,
-                    ap_height_m_range=(1.5, 1.5), ap_power_dbm_range=(20.0, 20.0), **CLEAN)
+    cfg = SimConfig(
+        tx_rc=(tx,),
+        tx_kind="ap",
+        path_loss_exp=n,
+        pixel_m=1.0,
+        ap_height_m_range=(1.5, 1.5),
+        ap_power_dbm_range=(20.0, 20.0),
+        **CLEAN,
+    )
     rss = simulate_batch(1, 128, 0, config=cfg).rss_dbm[0].numpy()
     radii = np.arange(4, 60, 2)
     prof = _radial(rss, tx, radii)
@@ -149,8 +160,7 @@ def test_building_casts_shadow():
     N, tx = 96, (48.0, 20.0)
     wall = np.zeros((N, N), np.uint8)
     wall[38:58, 45:52] = 1
-    base = dict(tx_rc=(tx,), tx_kind="ap", path_loss_exp=2.0, pixel_m=1.0, shadowing=False,
-                freq_mhz=2400.0)
+    base = dict(tx_rc=(tx,), tx_kind="ap", path_loss_exp=2.0, pixel_m=1.0, shadowing=False, freq_mhz=2400.0)
     with_b = simulate_batch(1, N, 0, config=SimConfig(buildings=wall, **base)).rss_dbm[0]
     without = simulate_batch(1, N, 0, config=SimConfig(buildings=np.zeros_like(wall), **base)).rss_dbm[0]
     # Smallest possible loss: 3 dB wall + 7 px · 0.5 dB, soft-capped: > 5 dB.
@@ -162,8 +172,15 @@ def test_building_casts_shadow():
 def test_mast_site_pixel_is_not_argmax():
     """Elevated, down-tilted sector antennas: weaker at the site than on a ring a few px out."""
     tx = (64.0, 64.0)
-    cfg = SimConfig(tx_rc=(tx,), tx_kind="mast", pixel_m=25.0, path_loss_exp=2.0,
-                    mast_height_m_range=(30.0, 30.0), mast_downtilt_deg_range=(10.0, 10.0), **CLEAN)
+    cfg = SimConfig(
+        tx_rc=(tx,),
+        tx_kind="mast",
+        pixel_m=25.0,
+        path_loss_exp=2.0,
+        mast_height_m_range=(30.0, 30.0),
+        mast_downtilt_deg_range=(10.0, 10.0),
+        **CLEAN,
+    )
     rss = simulate_batch(1, 128, 0, config=cfg).rss_dbm[0].numpy()
     r, c = np.unravel_index(rss.argmax(), rss.shape)
     dist = np.hypot(r - tx[0], c - tx[1])
@@ -185,8 +202,14 @@ def test_mast_sector_pattern_and_rotation():
 
 def test_frequency_drop_matches_free_space():
     """Same scene at two frequencies: the open-area drop is 20·log10(f2/f1) (BRAT's peaks do this)."""
-    kw = dict(tx_rc=((32.0, 32.0),), tx_kind="ap", path_loss_exp=2.0, pixel_m=1.0, shadowing=False,
-              building_fraction_range=(0.0, 0.0))
+    kw = dict(
+        tx_rc=((32.0, 32.0),),
+        tx_kind="ap",
+        path_loss_exp=2.0,
+        pixel_m=1.0,
+        shadowing=False,
+        building_fraction_range=(0.0, 0.0),
+    )
     a = simulate_batch(1, 64, 0, config=SimConfig(freq_mhz=1750.0, **kw)).rss_dbm
     b = simulate_batch(1, 64, 0, config=SimConfig(freq_mhz=5750.0, **kw)).rss_dbm
     assert float((a - b).median()) == pytest.approx(20 * np.log10(5750 / 1750), abs=1e-3)
@@ -196,8 +219,9 @@ def test_frequency_drop_matches_free_space():
 def test_polar_ray_march_matches_dense_march(tx):
     """The polar cumulative sum equals a dense 4000-point march along each ray (no moiré, no seam)."""
     N = 48
-    occ = random_layouts(1, N, torch.Generator().manual_seed(0), scale=0.4,
-                         fraction_range=(0.2, 0.25)).float()
+    occ = random_layouts(
+        1, N, torch.Generator().manual_seed(0), scale=0.4, fraction_range=(0.2, 0.25)
+    ).float()
     txt = torch.tensor([tx])
     rr = torch.arange(N).float()[None, :, None].expand(1, N, N)
     cc = torch.arange(N).float()[None, None, :].expand(1, N, N)
@@ -210,8 +234,13 @@ def test_polar_ray_march_matches_dense_march(tx):
     got = _obstruction_loss(occ, txt, coef, rho, theta, frames, 1.0)[0]
     K = 4000
     s = (torch.arange(K) + 0.5) / K
-    grid = torch.stack([(txt[0, 1] + s[:, None, None] * dc[0]) / (N - 1) * 2 - 1,
-                        (txt[0, 0] + s[:, None, None] * dr[0]) / (N - 1) * 2 - 1], -1)
+    grid = torch.stack(
+        [
+            (txt[0, 1] + s[:, None, None] * dc[0]) / (N - 1) * 2 - 1,
+            (txt[0, 0] + s[:, None, None] * dr[0]) / (N - 1) * 2 - 1,
+        ],
+        -1,
+    )
     dense = F.grid_sample(occ.expand(K, 1, N, N), grid, align_corners=True)[:, 0].mean(0) * rho[0]
     err = (got - dense)[occ[0] == 0].abs()
     assert float(err.mean()) < 0.08 and float(err.max()) < 0.8
@@ -238,11 +267,20 @@ def test_prior_mast_model_uses_the_calibrated_physics():
     """mast_model="prior": a mast map is the calibrated prior (plus the drawn shadowing)."""
     from wifidiff_fast.physics.prior import load_calibration, prior_map
 
-    cfg = SimConfig(scenario="random", tx_kind="mast", n_tx=1, tx_rc=((20.0, 30.0),), freq_mhz=5750.0,
-                    mast_model="prior", shadowing=False)
+    cfg = SimConfig(
+        scenario="random",
+        tx_kind="mast",
+        n_tx=1,
+        tx_rc=((20.0, 30.0),),
+        freq_mhz=5750.0,
+        mast_model="prior",
+        shadowing=False,
+    )
     sb = simulate_batch(1, 48, seed=0, config=cfg)
     b = sb.buildings[0].numpy()
-    expected = prior_map(b, np.array([[20.0, 30.0]], np.float32), 5750.0, load_calibration(), step_px=1.0).numpy()
+    expected = prior_map(
+        b, np.array([[20.0, 30.0]], np.float32), 5750.0, load_calibration(), step_px=1.0
+    ).numpy()
     # same physics up to the sector rotation the simulator draws: compare away from the ring,
     # where the three-sector ripple is small, through the median difference
     diff = sb.rss_dbm[0].numpy() - expected

@@ -20,21 +20,24 @@ def test_buildings_accepted_forms():
         assert out.dtype == np.uint8 and np.array_equal(out, b)
 
 
-@pytest.mark.parametrize("bad, exc, msg", [
-    (np.zeros((4, 4, 1)), ValueError, "2-D"),
-    (np.zeros(16), ValueError, "2-D"),
-    (np.zeros((3, 8)), ValueError, "at least"),
-    (np.full((5, 5), 2), ValueError, "binary"),
-    (np.full((5, 5), 0.5), ValueError, "binary"),
-    (np.full((5, 5), -1), ValueError, "binary"),
-    (np.ones((5, 5)), ValueError, "whole grid"),
-    (np.array([[np.nan] * 5] * 5), ValueError, "NaN"),
-    (np.array([[np.inf] * 5] * 5), ValueError, "NaN"),
-    ("city.png", TypeError, "array"),
-    (None, TypeError, "array"),
-    (np.array([["a"] * 5] * 5), TypeError, "numbers"),
-    ([[0, 0], [0]], TypeError, "could not be read"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, msg",
+    [
+        (np.zeros((4, 4, 1)), ValueError, "2-D"),
+        (np.zeros(16), ValueError, "2-D"),
+        (np.zeros((3, 8)), ValueError, "at least"),
+        (np.full((5, 5), 2), ValueError, "binary"),
+        (np.full((5, 5), 0.5), ValueError, "binary"),
+        (np.full((5, 5), -1), ValueError, "binary"),
+        (np.ones((5, 5)), ValueError, "whole grid"),
+        (np.array([[np.nan] * 5] * 5), ValueError, "NaN"),
+        (np.array([[np.inf] * 5] * 5), ValueError, "NaN"),
+        ("city.png", TypeError, "array"),
+        (None, TypeError, "array"),
+        (np.array([["a"] * 5] * 5), TypeError, "numbers"),
+        ([[0, 0], [0]], TypeError, "could not be read"),
+    ],
+)
 def test_buildings_rejected(bad, exc, msg):
     with pytest.raises(exc, match=msg):
         check_buildings(bad)
@@ -58,21 +61,24 @@ def test_duplicates_are_averaged():
     assert got == {(5, 5): pytest.approx(-50.0), (0, 1): pytest.approx(-70.0)}
 
 
-@pytest.mark.parametrize("bad, msg", [
-    (np.zeros((3, 2)), r"\[N, 3\]"),
-    (np.zeros(3), r"\[N, 3\]"),
-    (np.zeros((2, 3, 1)), r"\[N, 3\]"),
-    (np.zeros((0, 3)), "empty"),
-    ([[0, 0, np.nan]], "NaN"),
-    ([[0, 0, np.inf]], "NaN"),
-    ([[np.nan, 0, -50]], "NaN"),
-    ([[0.5, 0, -50]], "integer"),
-    ([[8, 0, -50]], "outside"),
-    ([[0, 10, -50]], "outside"),
-    ([[-1, 0, -50]], "outside"),
-    ([[2, 3, -50]], "building"),
-    ([[0, 0, 1000.0]], "dBm"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (np.zeros((3, 2)), r"\[N, 3\]"),
+        (np.zeros(3), r"\[N, 3\]"),
+        (np.zeros((2, 3, 1)), r"\[N, 3\]"),
+        (np.zeros((0, 3)), "empty"),
+        ([[0, 0, np.nan]], "NaN"),
+        ([[0, 0, np.inf]], "NaN"),
+        ([[np.nan, 0, -50]], "NaN"),
+        ([[0.5, 0, -50]], "integer"),
+        ([[8, 0, -50]], "outside"),
+        ([[0, 10, -50]], "outside"),
+        ([[-1, 0, -50]], "outside"),
+        ([[2, 3, -50]], "building"),
+        ([[0, 0, 1000.0]], "dBm"),
+    ],
+)
 def test_samples_rejected(bad, msg):
     with pytest.raises(ValueError, match=msg):
         check_samples(np.asarray(bad, dtype=float), _b())
@@ -87,6 +93,12 @@ def test_samples_type_errors():
 
 def test_check_count():
     assert check_count(3) == 3 and check_count(np.int64(2)) == 2
-    for bad, exc in ((0, ValueError), (-2, ValueError), (1.0, TypeError), (True, TypeError), ("3", TypeError)):
+    for bad, exc in (
+        (0, ValueError),
+        (-2, ValueError),
+        (1.0, TypeError),
+        (True, TypeError),
+        ("3", TypeError),
+    ):
         with pytest.raises(exc):
             check_count(bad)

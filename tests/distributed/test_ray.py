@@ -66,8 +66,11 @@ def test_serve_deployment_batches_concurrent_requests(cluster, est):
     serve.start(proxy_location="Disabled")
     import torch
 
-    handle = serve.run(app(batch_wait_timeout_s=0.5, max_batch_size=8, threads=torch.get_num_threads()),
-                       name="wifidiff", route_prefix=None)
+    handle = serve.run(
+        app(batch_wait_timeout_s=0.5, max_batch_size=8, threads=torch.get_num_threads()),
+        name="wifidiff",
+        route_prefix=None,
+    )
     items = [_region(32, 40, 6, seed=k) for k in range(5)]
     bad = (items[0][0], np.array([[0, 0, 60.0]]))
     try:
@@ -87,8 +90,17 @@ def test_region_on_ray_equals_local_bit_for_bit(cluster, est):
     b, s = _region(40, 100, 16)
     local = estimate_region(est, b, s, tile=40, overlap=8, share_sites=True)  # physics, both passes
     seen = []
-    remote = estimate_region(est, b, s, tile=40, overlap=8, share_sites=True, executor="ray", workers=2,
-                             progress=lambda stage, done, total: seen.append((stage, done, total)))
+    remote = estimate_region(
+        est,
+        b,
+        s,
+        tile=40,
+        overlap=8,
+        share_sites=True,
+        executor="ray",
+        workers=2,
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+    )
     _equal(local, remote)
     assert local.tiles == 3 and seen[-1] == ("map", 3, 3) and ("localise", 3, 3) in seen
 

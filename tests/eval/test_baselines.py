@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from wifidiff_fast.eval import BASELINES, idw, kriging, rbf
-from wifidiff_fast.eval import baselines as B
+from wifidiff_fast.eval import BASELINES, baselines as B, idw, kriging, rbf
 
 H, W = 32, 40
 
@@ -156,16 +155,16 @@ def test_bad_inputs(name):
     fn = BASELINES[name]
     b, s, _ = _scene()
     cases = [
-        (b[None], s, "2-D"),                                    # wrong buildings shape
-        (b, s[:, :2], r"\[N, 3\]"),                              # wrong samples shape
+        (b[None], s, "2-D"),  # wrong buildings shape
+        (b, s[:, :2], r"\[N, 3\]"),  # wrong samples shape
         (b, s.ravel(), r"\[N, 3\]"),
-        (b * 2, s, "binary"),                                   # non-binary mask
+        (b * 2, s, "binary"),  # non-binary mask
         (b.astype(float) * 0.5, s, "binary"),
         (np.ones_like(b), s[:0], "whole grid"),
-        (b, s[:0], "empty"),                                     # N = 0
-        (b, np.vstack([s, [[H, 0, -50.0]]]), "outside"),         # outside the grid
+        (b, s[:0], "empty"),  # N = 0
+        (b, np.vstack([s, [[H, 0, -50.0]]]), "outside"),  # outside the grid
         (b, np.vstack([s, [[-1, 0, -50.0]]]), "outside"),
-        (b, np.vstack([s, [[12, 14, -50.0]]]), "building"),      # on a building
+        (b, np.vstack([s, [[12, 14, -50.0]]]), "building"),  # on a building
         (b, np.vstack([s, [[0, 0, np.nan]]]), "NaN"),
         (b, np.vstack([s, [[0, 0, np.inf]]]), "NaN or inf"),
         (b, np.vstack([s, [[0.5, 0, -50.0]]]), "integer"),

@@ -11,10 +11,12 @@ from wifidiff_fast.data.scene import Scene
 from wifidiff_fast.eval.datasets import DATASETS, get_dataset
 
 DATA = _env.data_dir()
-needs_brat = pytest.mark.skipif(not (DATA / "brat" / "region2.npz").exists(),
-                                reason=f"BRAT data not found under {DATA}")
-needs_rms = pytest.mark.skipif(not (DATA / "radiomapseer_like").is_dir(),
-                               reason=f"RadioMapSeer data not found under {DATA}")
+needs_brat = pytest.mark.skipif(
+    not (DATA / "brat" / "region2.npz").exists(), reason=f"BRAT data not found under {DATA}"
+)
+needs_rms = pytest.mark.skipif(
+    not (DATA / "radiomapseer_like").is_dir(), reason=f"RadioMapSeer data not found under {DATA}"
+)
 
 
 def test_unknown_name_lists_the_names():

@@ -72,7 +72,7 @@ def test_pred_nan_at_scored_pixel_raises_but_not_at_building():
     for bad in (NAN, np.inf):
         p = pred.copy()
         p[0, 1] = bad
-        for name, fn in METRICS.items():
+        for fn in METRICS.values():
             with pytest.raises(ValueError, match="pred"):
                 fn(p, target)
 

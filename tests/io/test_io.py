@@ -29,8 +29,7 @@ def _layout(h=40, w=56):
     return b
 
 
-def write_tif(path, data, crs=UTM32N, transform=TRANSFORM, dtype="uint8",
-              nodata=None, count=1):
+def write_tif(path, data, crs=UTM32N, transform=TRANSFORM, dtype="uint8", nodata=None, count=1):
     profile = dict(driver="GTiff", height=data.shape[-2], width=data.shape[-1], count=count, dtype=dtype)
     if crs is not None:
         profile["crs"] = crs

@@ -29,13 +29,20 @@ from wifidiff_fast.pipeline.estimator import CHECKPOINTS_DIR, RadioMapEstimator
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
 BASE_CONFIG = {
-    "name": "tiny-test", "preset": "tiny",
+    "name": "tiny-test",
+    "preset": "tiny",
     "normalisation": {"p_min_dbm": -130.0, "p_max_dbm": -10.0},
-    "scheduler": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear",
-                  "timestep_spacing": "leading", "prediction_type": "sample", "clip_sample": True,
-                  "clip_sample_range": 1.0},
+    "scheduler": {
+        "num_train_timesteps": 1000,
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+        "beta_schedule": "linear",
+        "timestep_spacing": "leading",
+        "prediction_type": "sample",
+        "clip_sample": True,
+        "clip_sample_range": 1.0,
+    },
 }
 
 
@@ -53,8 +60,11 @@ def _outputs(nets):
     xd = torch.randn(2, DENOISER_CHANNELS, 37, 53, generator=g)
     xc = torch.randn(2, CORRECTION_CHANNELS, 37, 53, generator=g)
     with torch.no_grad():
-        return (nets.boost.eval()(xb), nets.denoiser.eval()(xd, torch.tensor([3, 700])),
-                nets.correction.eval()(xc))
+        return (
+            nets.boost.eval()(xb),
+            nets.denoiser.eval()(xd, torch.tensor([3, 700])),
+            nets.correction.eval()(xc),
+        )
 
 
 @pytest.fixture
@@ -99,7 +109,9 @@ def test_corrupted_weights_are_refused_naming_the_sha256(ckpt):
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"does not match the sha256.*corrupted or from another checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"does not match the sha256.*corrupted or from another checkpoint"
+    ):
         load_checkpoint(path)
 
 

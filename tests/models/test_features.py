@@ -22,7 +22,6 @@ from wifidiff_fast.models.presets import preset
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
 def _one_sample(H=64, W=64, at=(20, 30), value=0.4):
     S, M = torch.zeros(1, 1, H, W), torch.zeros(1, 1, H, W)
     S[0, 0, at[0], at[1]] = value
@@ -64,7 +63,9 @@ def test_denoiser_inputs_zero_the_condition_without_samples():
     g = torch.Generator().manual_seed(0)
     x_t, S, M, R = (torch.randn(2, 32, 32, generator=g) for _ in range(4))
     B = (torch.rand(2, 32, 32, generator=g) < 0.2).float()
-    inp = denoiser_inputs(x_t, B, S, M, R, has_samples=torch.tensor([0.0, 1.0]), has_boost=torch.tensor([1.0, 1.0]))
+    inp = denoiser_inputs(
+        x_t, B, S, M, R, has_samples=torch.tensor([0.0, 1.0]), has_boost=torch.tensor([1.0, 1.0])
+    )
     assert inp.shape == (2, DENOISER_CHANNELS, 32, 32)
     for i in range(2):  # buildings and x_t are always there
         assert torch.equal(inp[i, 0], B[i]) and torch.equal(inp[i, 1], x_t[i])

@@ -8,13 +8,22 @@ import pytest
 import torch
 
 from wifidiff_fast import _env
-from wifidiff_fast.models.heatmap import (IN_CELLS, OUT_CELLS, SiteHeatmapNet, cell_size, decode_sites,
-                                          heatmap_inputs, site_targets)
+from wifidiff_fast.models.heatmap import (
+    IN_CELLS,
+    OUT_CELLS,
+    SiteHeatmapNet,
+    cell_size,
+    decode_sites,
+    heatmap_inputs,
+    site_targets,
+)
 from wifidiff_fast.train.heatmap import _dihedral, _dihedral_rc, focal_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-needs_region1 = pytest.mark.skipif(not (_env.data_dir() / "brat" / "region1.npz").exists(),
-                                   reason=f"BRAT region 1 not found under {_env.data_dir()} (set WIFIDIFF_DATA_DIR)")
+needs_region1 = pytest.mark.skipif(
+    not (_env.data_dir() / "brat" / "region1.npz").exists(),
+    reason=f"BRAT region 1 not found under {_env.data_dir()} (set WIFIDIFF_DATA_DIR)",
+)
 
 
 def test_inputs_place_samples_and_the_window_where_they_belong():
@@ -85,8 +94,18 @@ def test_the_trainer_resumes_and_exports(tmp_path: Path):
 
     from wifidiff_fast.train.heatmap import main
 
-    args = ["--work", str(tmp_path / "w"), "--batch", "2", "--sim-maps", "0", "--sim-fraction", "0",
-            "--save-every", "1"]
+    args = [
+        "--work",
+        str(tmp_path / "w"),
+        "--batch",
+        "2",
+        "--sim-maps",
+        "0",
+        "--sim-fraction",
+        "0",
+        "--save-every",
+        "1",
+    ]
     assert main(args + ["--steps", "1"]) == 0
     assert main(args + ["--steps", "2"]) == 0
     log = (tmp_path / "w" / "log.csv").read_text().splitlines()

@@ -22,7 +22,6 @@ from wifidiff_fast.models.unet import UNet, UNetConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_with_the_feature_channel_counts(name):
     nets = build_networks(preset(name))
@@ -64,7 +63,7 @@ def test_padding_does_not_leak_between_maps_of_a_batch():
     t = torch.tensor([10, 500, 990])
     with torch.no_grad():
         together = net(x, t)
-        alone = torch.cat([net(x[i:i + 1], t[i:i + 1]) for i in range(3)])
+        alone = torch.cat([net(x[i : i + 1], t[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
@@ -98,7 +97,7 @@ def test_unet_config_dict_roundtrip():
 
 def test_stride_covers_patch_and_levels():
     net = UNet(UNetConfig(BOOST_CHANNELS, base_channels=8, channel_mults=(1, 2, 2), patch=4))
-    assert net.stride == 4 * 2 ** 2
+    assert net.stride == 4 * 2**2
 
 
 def test_correction_starts_at_log_alpha_init():
@@ -107,7 +106,9 @@ def test_correction_starts_at_log_alpha_init():
     with torch.no_grad():
         out = net(torch.randn(3, CORRECTION_CHANNELS, 40, 36))
     assert out.shape == (3,)
-    torch.testing.assert_close(out, torch.full((3,), LOG_ALPHA_MAX * torch.tanh(torch.tensor(0.5 / LOG_ALPHA_MAX)).item()))
+    torch.testing.assert_close(
+        out, torch.full((3,), LOG_ALPHA_MAX * torch.tanh(torch.tensor(0.5 / LOG_ALPHA_MAX)).item())
+    )
 
 
 @pytest.mark.parametrize("bias", [1e4, -1e4, 50.0, -50.0])

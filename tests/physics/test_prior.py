@@ -10,15 +10,34 @@ import pytest
 import torch
 
 from wifidiff_fast.physics.antenna import sector_gain_db
-from wifidiff_fast.physics.prior import (CALIBRATION_PATH, PRIOR_VERSION, PropagationParams, load_calibration,
-                                         power_sum_db, prior_map, site_geometry, site_power_db)
+from wifidiff_fast.physics.prior import (
+    CALIBRATION_PATH,
+    PRIOR_VERSION,
+    PropagationParams,
+    load_calibration,
+    power_sum_db,
+    prior_map,
+    site_geometry,
+    site_power_db,
+)
 
-OMNI = PropagationParams(p_ref_dbm=0.0, path_loss_exp=2.0, freq_db_per_decade=20.0, height_px=0.01, omni=True,
-                         wall_db=6.0, pen_db_per_px=1.0, cap_db=20.0, loss_freq_exp=0.0)
+OMNI = PropagationParams(
+    p_ref_dbm=0.0,
+    path_loss_exp=2.0,
+    freq_db_per_decade=20.0,
+    height_px=0.01,
+    omni=True,
+    wall_db=6.0,
+    pen_db_per_px=1.0,
+    cap_db=20.0,
+    loss_freq_exp=0.0,
+)
 
 
 def _power(b, tx, pts, params, freq=1750.0):
-    g = site_geometry(torch.as_tensor(b), torch.tensor(tx, dtype=torch.float32), torch.tensor(pts, dtype=torch.float32))
+    g = site_geometry(
+        torch.as_tensor(b), torch.tensor(tx, dtype=torch.float32), torch.tensor(pts, dtype=torch.float32)
+    )
     return site_power_db(g, params, freq)[0]
 
 
@@ -41,7 +60,9 @@ def test_a_wall_casts_a_shadow_of_the_soft_capped_loss_that_diffraction_fills_in
     assert float(p[1] - p[0]) == pytest.approx(expected, abs=0.6)
     assert float(p[1] - p[0]) > 5.0
     # with a recovery length D the loss shrinks as D / (D + distance behind the wall)
-    rec = _power(b, [[5.0, 32.0]], [[40.0, 32.0], [5.0, 32.0 + 35.0 - 1e-3]], replace(OMNI, shadow_recovery_px=16.5))
+    rec = _power(
+        b, [[5.0, 32.0]], [[40.0, 32.0], [5.0, 32.0 + 35.0 - 1e-3]], replace(OMNI, shadow_recovery_px=16.5)
+    )
     assert float(rec[1] - rec[0]) == pytest.approx(expected * 16.5 / (16.5 + 16.5), abs=0.6)
 
 
@@ -53,7 +74,7 @@ def test_sector_pattern_peaks_on_boresight_and_dips_between_sectors():
     # halfway between two 65° sectors: each is 12·(60/65)² down, the two add 3 dB, the third
     # (180° off) is at the 25 dB front-to-back floor
     a = -12 * (60 / 65) ** 2
-    assert float(g[3]) == pytest.approx(10 * math.log10(2 * 10 ** (a / 10) + 10 ** -2.5), abs=1e-3)
+    assert float(g[3]) == pytest.approx(10 * math.log10(2 * 10 ** (a / 10) + 10**-2.5), abs=1e-3)
     assert float(g[3]) == pytest.approx(float(g[4]), abs=1e-4)
 
 

@@ -14,14 +14,18 @@ def _wall_grid():
 
 
 def test_a_ray_through_a_wall_counts_its_thickness_and_one_wall():
-    length, walls, exit_px = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
+    length, walls, exit_px = ray_obstruction(
+        _wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[50.0, 32.0]])
+    )
     assert walls.item() == 1
     assert exit_px.item() == pytest.approx(50.0 - 33.5, abs=0.5)  # the wall's far side: row 33.5
     assert length.item() == pytest.approx(4.0, abs=0.51)
 
 
 def test_line_of_sight_has_no_obstruction():
-    length, walls, exit_px = ray_obstruction(_wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[20.0, 60.0]]))
+    length, walls, exit_px = ray_obstruction(
+        _wall_grid(), torch.tensor([[10.0, 32.0]]), torch.tensor([[20.0, 60.0]])
+    )
     assert length.item() == 0 and walls.item() == 0 and exit_px.item() == 0
 
 
@@ -39,7 +43,9 @@ def test_outside_the_grid_is_open_and_the_mast_roof_is_cleared():
     length, _, _ = ray_obstruction(b, torch.tensor([[-200.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
     assert length.item() == pytest.approx(4.0, abs=0.51)
     # a mast standing on the wall itself does not see its own roof
-    length, walls, _ = ray_obstruction(b, torch.tensor([[31.5, 32.0]]), torch.tensor([[31.5, 5.0]]), clear_px=30.0)
+    length, walls, _ = ray_obstruction(
+        b, torch.tensor([[31.5, 32.0]]), torch.tensor([[31.5, 5.0]]), clear_px=30.0
+    )
     assert length.item() == 0 and walls.item() == 0
 
 

@@ -29,8 +29,15 @@ def test_kernel_backend_matches_reference_pipeline(backend, device):
     ref = RadioMapEstimator.from_pretrained("small", device=device, backend="reference")
     fused = RadioMapEstimator.from_pretrained("small", device=device, backend=backend)
     # a pure diffusion election (the boost map does not compete), so every op decides something
-    kw = dict(mode="diffusion", candidates=8, steps=4, seed=3, eta=0.2, boost_candidate=False,
-              return_candidates=True)
+    kw = dict(
+        mode="diffusion",
+        candidates=8,
+        steps=4,
+        seed=3,
+        eta=0.2,
+        boost_candidate=False,
+        return_candidates=True,
+    )
     for i, scene in enumerate(example_scenes()[:2]):
         samples = draw_samples(scene.rss_dbm, scene.buildings, 50, map_seed(0, i, 50))
         a = ref.estimate(scene.buildings, samples, **kw)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pipecases import layout
 
 from wifidiff_fast import ops
 from wifidiff_fast.data.symmetry import dihedral, dihedral_inverse
@@ -13,6 +12,8 @@ from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.boost import boost, boost_condition, rough_map
 from wifidiff_fast.pipeline.params import BoostParams
 from wifidiff_fast.reference.critical_points import random_points_ref
+
+from pipecases import layout
 
 H = W = 64
 CORNER = (30, 40)
@@ -23,17 +24,20 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def corner_map() -> torch.Tensor:
     """R̂ = +0.5 in the quadrant below-right of CORNER, −0.5 elsewhere: one corner, two edges."""
     R = torch.full((1, H, W), -0.5)
-    R[0, CORNER[0]:, CORNER[1]:] = 0.5
+    R[0, CORNER[0] :, CORNER[1] :] = 0.5
     return R
 
 
 def _valid(out):
-    pts = out.points[0, :int(out.n_critical[0])]
+    pts = out.points[0, : int(out.n_critical[0])]
     return pts[pts[:, 0] >= 0]
 
 
-@pytest.mark.parametrize("ops_kw", [{}, {"critical_points": ops.critical_points,
-                                         "merge_condition": ops.merge_condition}], ids=["reference", "ops"])
+@pytest.mark.parametrize(
+    "ops_kw",
+    [{}, {"critical_points": ops.critical_points, "merge_condition": ops.merge_condition}],
+    ids=["reference", "ops"],
+)
 def test_critical_points_land_on_the_corner(ops_kw):
     R = corner_map()
     B = torch.zeros(1, H, W)
@@ -62,8 +66,10 @@ def test_flat_map_has_no_critical_points():
 def test_critical_points_avoid_buildings():
     R = corner_map()
     B = torch.zeros(1, H, W)
-    B[0, CORNER[0] - 3:CORNER[0] + 4, CORNER[1] - 3:CORNER[1] + 4] = 1  # the corner is a building
-    out = boost_condition(R, B, torch.zeros_like(R), torch.zeros_like(R), BoostParams(n_critical=8, n_random=0), None)
+    B[0, CORNER[0] - 3 : CORNER[0] + 4, CORNER[1] - 3 : CORNER[1] + 4] = 1  # the corner is a building
+    out = boost_condition(
+        R, B, torch.zeros_like(R), torch.zeros_like(R), BoostParams(n_critical=8, n_random=0), None
+    )
     for r, c in _valid(out).tolist():
         assert B[0, r, c] == 0
 
@@ -72,7 +78,9 @@ def test_real_samples_win_over_boost_points():
     R = corner_map()
     B = torch.zeros(1, H, W)
     params = BoostParams(n_critical=4, n_random=16)
-    probe = boost_condition(R, B, torch.zeros_like(R), torch.zeros_like(R), params, torch.Generator().manual_seed(0))
+    probe = boost_condition(
+        R, B, torch.zeros_like(R), torch.zeros_like(R), params, torch.Generator().manual_seed(0)
+    )
     r0, c0 = _valid(probe)[0].tolist()
     S, M = torch.zeros(1, H, W), torch.zeros(1, H, W)
     S[0, r0, c0], M[0, r0, c0] = -0.9, 1.0  # a real sample exactly on the critical point
@@ -81,7 +89,7 @@ def test_real_samples_win_over_boost_points():
     assert out.S_prime[0, r0, c0] == -0.9 and out.S_prime[0, 5, 5] == 0.3
     assert out.M_prime[0, r0, c0] == 1 and out.M_prime[0, 5, 5] == 1
     # everywhere else S′ is R̂ where M′ is set and 0 elsewhere
-    other = (M[0] == 0)
+    other = M[0] == 0
     expect = torch.where(out.M_prime[0] > 0, R[0], torch.zeros_like(R[0]))
     assert torch.equal(out.S_prime[0][other], expect[other])
     # M′ = real samples ∪ boost points
@@ -134,8 +142,12 @@ def test_tta_boost_map_is_the_mean_over_the_eight_symmetries_and_equivariant():
     S[0, 30, 40], M[0, 30, 40] = -0.2, 1.0
     with torch.no_grad():
         tta = rough_map(nets.boost, b, S, M, tta=True)
-        manual = torch.stack([dihedral_inverse(rough_map(nets.boost, dihedral(b, k), dihedral(S, k), dihedral(M, k)), k)
-                              for k in range(8)]).mean(0)
+        manual = torch.stack(
+            [
+                dihedral_inverse(rough_map(nets.boost, dihedral(b, k), dihedral(S, k), dihedral(M, k)), k)
+                for k in range(8)
+            ]
+        ).mean(0)
         torch.testing.assert_close(tta, manual, rtol=1e-5, atol=1e-6)
         # averaging over the group makes R̂ equivariant: transforming the input transforms R̂
         turned = rough_map(nets.boost, dihedral(b, 5), dihedral(S, 5), dihedral(M, 5), tta=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pipecases import SHIPPED, estimator, layout, samples_for
 
 from wifidiff_fast import _env, ops
 from wifidiff_fast.reference.elect import ElectionParams
+
+from pipecases import SHIPPED, estimator, layout, samples_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,13 +34,20 @@ def test_elect_picks_the_planted_candidate(backend, planted):
     M = (torch.rand(1, H, W, generator=g) < 0.03).float() * (1 - B)
     S = truth * M
     # the others: the truth shifted, or tilted, or noisy; the planted one is the truth itself
-    others = [truth + 0.1, truth - 0.15, truth + 0.05 * torch.randn(1, H, W, generator=g),
-              truth * 0.8, truth + 0.2]
+    others = [
+        truth + 0.1,
+        truth - 0.15,
+        truth + 0.05 * torch.randn(1, H, W, generator=g),
+        truth * 0.8,
+        truth + 0.2,
+    ]
     cands = others[:planted] + [truth] + others[planted:4]
     cand = torch.stack(cands, dim=1)  # [1, 5, H, W]
-    scores, elected, spread = ops.elect(cand, truth, S, M, B, torch.ones(1), ElectionParams(), backend=backend)
+    scores, elected, spread = ops.elect(
+        cand, truth, S, M, B, torch.ones(1), ElectionParams(), backend=backend
+    )
     assert int(elected[0]) == planted
-    assert scores[0, planted] < torch.cat([scores[0, :planted], scores[0, planted + 1:]]).min()
+    assert scores[0, planted] < torch.cat([scores[0, :planted], scores[0, planted + 1 :]]).min()
     assert spread.shape == (1, H, W) and (spread[B > 0] == 0).all() and (spread[B == 0] > 0).all()
 
 
@@ -67,10 +75,11 @@ def test_shipped_small_checkpoint_is_accurate_on_held_out_brat():
 
     scene = brat_scenes(2, bands_mhz=(1750,), data_dir=data)[0]
     s = draw_samples(scene.rss_dbm, scene.buildings, 50, map_seed(0, 0, 50))
-    res = estimator(SHIPPED, backend="auto").estimate(scene.buildings, s, mode="diffusion", candidates=2,
-                                                         steps=2, seed=0)
+    res = estimator(SHIPPED, backend="auto").estimate(
+        scene.buildings, s, mode="diffusion", candidates=2, steps=2, seed=0
+    )
     open_ = scene.buildings == 0
     err = res.rss_dbm[open_] - scene.rss_dbm[open_]
-    rmse = float(np.sqrt(np.mean(err ** 2)))
+    rmse = float(np.sqrt(np.mean(err**2)))
     baseline = float(np.sqrt(np.mean((scene.rss_dbm[open_] - s[:, 2].mean()) ** 2)))
     assert rmse < 12.0 and rmse < 0.75 * baseline, (rmse, baseline)

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from pipecases import estimator, layout, samples_for
 
 from wifidiff_fast.data.units import model_to_dbm
 from wifidiff_fast.pipeline.estimator import MIN_SIZE, EstimateResult, RadioMapEstimator
+
+from pipecases import estimator, layout, samples_for
 
 K, STEPS = 3, 3
 
@@ -91,8 +92,12 @@ def test_deterministic_for_a_seed(tiny_ckpt, scene):
     a = est.estimate(b, s, candidates=K, steps=STEPS, seed=7, eta=0.5, return_candidates=True)
     c = est.estimate(b, s, candidates=K, steps=STEPS, seed=7, eta=0.5, return_candidates=True)
     _same(a, c)
-    _same(a, estimator(tiny_ckpt).estimate(b, s, candidates=K, steps=STEPS, seed=7, eta=0.5,
-                                           return_candidates=True))  # a fresh estimator too
+    _same(
+        a,
+        estimator(tiny_ckpt).estimate(
+            b, s, candidates=K, steps=STEPS, seed=7, eta=0.5, return_candidates=True
+        ),
+    )  # a fresh estimator too
 
 
 def test_different_seeds_differ(tiny_ckpt_pure, scene):
@@ -167,8 +172,9 @@ def test_election_picks_the_planted_candidate(tiny_ckpt_pure, scene, monkeypatch
     planted_idx, offsets = 2, [0.15, -0.1, 0.0, 0.25]
     seen = {}
 
-    def fake_generate(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost,
-                      known_write=False):
+    def fake_generate(
+        B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost, known_write=False
+    ):
         # S′ holds the real samples where M′ marks them (R̂'s own values at the boost points)
         planted = torch.where(M_prime > 0, S_prime, R_hat)
         seen["planted"] = planted
@@ -204,8 +210,12 @@ def test_known_write_steers_every_step_but_the_last(tiny_ckpt_pure, scene, monke
     monkeypatch.setattr(estimator_module.ops, "ddim_step", spy)
     kw = dict(candidates=K, steps=steps, reuse=reuse, seed=5, return_candidates=True)
     steered = est.estimate(b, s, known_write=True, **kw)
-    assert [(i, known is not None) for i, known, _, _ in calls] == [(0, False), (1, True), (2, True),
-                                                                      (3, False)]
+    assert [(i, known is not None) for i, known, _, _ in calls] == [
+        (0, False),
+        (1, True),
+        (2, True),
+        (3, False),
+    ]
     for _, known, mask, x0 in calls[1:3]:
         write = (mask != 0).repeat_interleave(K, 0)
         assert write.any()
@@ -265,14 +275,23 @@ def _bad_cases():
         ("buildings all", dict(buildings=np.ones_like(b)), ValueError, "no open pixel"),
         ("samples shape", dict(samples=s[:, :2]), ValueError, r"\[N, 3\]"),
         ("samples empty", dict(samples=np.zeros((0, 3))), ValueError, "empty"),
-        ("samples outside", dict(samples=np.vstack([s, [48, 3, -50.0]])), ValueError, "outside the 48x48 grid"),
+        (
+            "samples outside",
+            dict(samples=np.vstack([s, [48, 3, -50.0]])),
+            ValueError,
+            "outside the 48x48 grid",
+        ),
         ("samples negative", dict(samples=np.vstack([s, [-1, 3, -50.0]])), ValueError, "outside"),
         ("samples on building", dict(samples=np.vstack([s, [*on_building, -50.0]])), ValueError, "building"),
         ("samples NaN", dict(samples=nan_s), ValueError, "NaN"),
         ("samples fractional", dict(samples=np.vstack([s, [1.5, 3, -50.0]])), ValueError, "integer"),
         ("samples not dBm", dict(samples=np.vstack([s, [1, 3, 5000.0]])), ValueError, "dBm"),
-        ("grid too small", dict(buildings=np.zeros((31, 64), np.uint8), samples=np.array([[1, 1, -50.0]])),
-         ValueError, f"at least {MIN_SIZE}x{MIN_SIZE}"),
+        (
+            "grid too small",
+            dict(buildings=np.zeros((31, 64), np.uint8), samples=np.array([[1, 1, -50.0]])),
+            ValueError,
+            f"at least {MIN_SIZE}x{MIN_SIZE}",
+        ),
         ("candidates negative", dict(candidates=-1), ValueError, "candidates must be in 0..1024"),
         ("candidates huge", dict(candidates=1025), ValueError, "candidates must be in"),
         ("steps zero", dict(steps=0), ValueError, "steps must be in 1..1000"),

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from wifidiff_fast.physics.prior import load_calibration, prior_map
-from wifidiff_fast.pipeline.localise import (LocaliseParams, SiteHypothesis, check_sites, inside_log_prior,
-                                             known_sites, localise, outside_distance)
+from wifidiff_fast.pipeline.localise import (
+    LocaliseParams,
+    SiteHypothesis,
+    check_sites,
+    inside_log_prior,
+    known_sites,
+    localise,
+    outside_distance,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -19,7 +26,7 @@ def _city(H=96, W=96, seed=0):
     b = np.zeros((H, W), np.uint8)
     for _ in range(14):
         r, c = rng.integers(0, H - 10), rng.integers(0, W - 10)
-        b[r:r + rng.integers(3, 9), c:c + rng.integers(3, 9)] = 1
+        b[r : r + rng.integers(3, 9), c : c + rng.integers(3, 9)] = 1
     return b
 
 
@@ -99,8 +106,13 @@ def test_the_inside_prior_trades_fit_for_a_site_near_the_grid():
     b = _city()
     s = _noiseless_samples(b, [(-30.0, 48.0)], 25)
     free = localise(b, s, PARAMS, 5750.0, FAST)
-    pulled = localise(b, s, PARAMS, 5750.0, LocaliseParams(coarse_step_px=6.0, n_starts=2, max_sites=2, capacity=4,
-                                                           inside_sigma_px=3.0))
+    pulled = localise(
+        b,
+        s,
+        PARAMS,
+        5750.0,
+        LocaliseParams(coarse_step_px=6.0, n_starts=2, max_sites=2, capacity=4, inside_sigma_px=3.0),
+    )
     d_free = float(outside_distance(torch.tensor([free.sites[0].rc()]), b.shape)[0])
     d_pulled = min(float(outside_distance(torch.tensor([h.rc()]), b.shape)[0]) for h in pulled.sites)
     assert d_free == pytest.approx(30.0, abs=3.0)

@@ -5,15 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from pipecases import SHIPPED, estimator, layout, write_tiny_checkpoint
 from wifidiff_fast.physics.prior import PRIOR_VERSION, load_calibration, prior_map
+
+from pipecases import SHIPPED, estimator, layout, write_tiny_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _scene(H=64, W=64):
     b = layout(H, W, seed=5, fill=0.15)
-    truth = prior_map(b, np.array([[20.0, 40.0]], np.float32), 5750.0, load_calibration(), step_px=1.0).numpy()
+    truth = prior_map(
+        b, np.array([[20.0, 40.0]], np.float32), 5750.0, load_calibration(), step_px=1.0
+    ).numpy()
     rng = np.random.default_rng(0)
     open_ = np.argwhere(b == 0)
     pick = open_[rng.choice(len(open_), 30, replace=False)]

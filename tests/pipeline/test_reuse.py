@@ -8,7 +8,6 @@ import threading
 import numpy as np
 import pytest
 import torch
-from pipecases import estimator, layout, samples_for
 
 from wifidiff_fast.pipeline.cache import MidpointCache, midpoint_key
 from wifidiff_fast.pipeline.estimator import _stream_seed
@@ -16,6 +15,8 @@ from wifidiff_fast.pipeline.generate import initial_noise, make_eps_fn, reuse_st
 from wifidiff_fast.reference.ddim_step import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
 from wifidiff_fast.sampling.schedules import ddim_table
+
+from pipecases import estimator, layout, samples_for
 
 K, STEPS = 3, 4
 
@@ -36,8 +37,21 @@ def _spy(est, monkeypatch):
     def spy(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost, known_write=False):
         assert not known_write, "_manual below writes out the generation without the known-sample write"
         out = real(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost)
-        calls.append(dict(B=B, S_prime=S_prime, M_prime=M_prime, R_hat=R_hat, K=K_, steps=steps, R=R, eta=eta,
-                          seed=seed, has_boost=has_boost, out=out))
+        calls.append(
+            dict(
+                B=B,
+                S_prime=S_prime,
+                M_prime=M_prime,
+                R_hat=R_hat,
+                K=K_,
+                steps=steps,
+                R=R,
+                eta=eta,
+                seed=seed,
+                has_boost=has_boost,
+                out=out,
+            )
+        )
         return out
 
     monkeypatch.setattr(est, "_generate", spy)
@@ -51,25 +65,45 @@ def _manual(est, call, reuse_fp16=True):
     n, H, W = call["B"].shape
     assert n == 1
     table, ts = ddim_table(est.scheduler, steps, eta)
-    rep = lambda z: z.repeat_interleave(K_, 0)
+
+    def rep(z):
+        return z.repeat_interleave(K_, 0)
+
     x = initial_noise(K_, (H, W), seed, "cpu")[0]
 
     def noise_fn(i):
         g = torch.Generator().manual_seed(_stream_seed(seed, 1 + i))
         return torch.randn((K_, H, W), generator=g)
 
-    clip = dict(clip_sample=est.scheduler.clip_sample, clip_range=est.scheduler.clip_sample_range,
-                step_fn=ddim_step_ref, noise_fn=noise_fn if eta > 0 else None)
+    clip = dict(
+        clip_sample=est.scheduler.clip_sample,
+        clip_range=est.scheduler.clip_sample_range,
+        step_fn=ddim_step_ref,
+        noise_fn=noise_fn if eta > 0 else None,
+    )
     m = reuse_steps(R, steps)
     pt = est.scheduler.prediction_type
     if m > 0:
         zeros = torch.zeros_like(rep(call["B"]))
-        eps1 = make_eps_fn(est.nets.denoiser, table, ts, rep(call["B"]), zeros, zeros, zeros, 0.0, 0.0, pt, est.chunk)
+        eps1 = make_eps_fn(
+            est.nets.denoiser, table, ts, rep(call["B"]), zeros, zeros, zeros, 0.0, 0.0, pt, est.chunk
+        )
         x, _ = ddim_sample(eps1, x, table, 0, m, **clip)
         if reuse_fp16:
             x = x.half().float()
-    eps2 = make_eps_fn(est.nets.denoiser, table, ts, rep(call["B"]), rep(call["S_prime"]), rep(call["M_prime"]),
-                       rep(call["R_hat"]), 1.0, call["has_boost"], pt, est.chunk)
+    eps2 = make_eps_fn(
+        est.nets.denoiser,
+        table,
+        ts,
+        rep(call["B"]),
+        rep(call["S_prime"]),
+        rep(call["M_prime"]),
+        rep(call["R_hat"]),
+        1.0,
+        call["has_boost"],
+        pt,
+        est.chunk,
+    )
     x, _ = ddim_sample(eps2, x, table, m, steps, **clip)
     return x.clamp(-1, 1).view(1, K_, H, W)
 
@@ -143,8 +177,14 @@ def test_midpoint_key_depends_on_every_input():
     assert key == midpoint_key(**dict(base, buildings=b.astype(bool)))  # dtype does not matter
     b2 = b.copy()
     b2[5, 5] ^= 1
-    others = [dict(buildings=b2), dict(buildings=b.reshape(16, 64)),
-              dict(model_id="abd"), dict(sampler={"K": 4, "steps": 11}), dict(seed=1), dict(stage1_steps=6)]
+    others = [
+        dict(buildings=b2),
+        dict(buildings=b.reshape(16, 64)),
+        dict(model_id="abd"),
+        dict(sampler={"K": 4, "steps": 11}),
+        dict(seed=1),
+        dict(stage1_steps=6),
+    ]
     for change in others:
         assert midpoint_key(**dict(base, **change)) != key, change
 

@@ -49,10 +49,12 @@ class FieldEstimator:
         # recover it from the sample values, which the test made unique per region pixel.
         r0, c0 = self._origin(samples)
         h, w = buildings.shape
-        rr, cc = np.mgrid[r0:r0 + h, c0:c0 + w]
+        rr, cc = np.mgrid[r0 : r0 + h, c0 : c0 + w]
         rss = self.field(rr, cc).astype(np.float32)
         rss[buildings == 1] = np.nan
-        self.calls.append(dict(origin=(r0, c0), shape=(h, w), samples=samples.copy(), transmitters=transmitters))
+        self.calls.append(
+            dict(origin=(r0, c0), shape=(h, w), samples=samples.copy(), transmitters=transmitters)
+        )
         return _Res(rss, np.full_like(rss, 2.0))
 
     def _origin(self, samples):
@@ -101,8 +103,13 @@ def test_empty_tiles_grow_their_window_and_all_building_tiles_are_skipped():
     assert first["origin"] == (0, 0) and first["shape"][1] > 64  # grown to reach samples
     lonely = np.zeros((64, 400), np.uint8)
     with pytest.raises(ValueError, match="fewer than 1 sample"):
-        estimate_region(FieldEstimator(), lonely, np.array([[5, 395, -100.0 + (5 * 1000 + 395) * 1e-6]]),
-                        tile=64, overlap=16)
+        estimate_region(
+            FieldEstimator(),
+            lonely,
+            np.array([[5, 395, -100.0 + (5 * 1000 + 395) * 1e-6]]),
+            tile=64,
+            overlap=16,
+        )
 
 
 def test_known_transmitters_are_given_in_tile_coordinates():

@@ -41,26 +41,34 @@ def grid(h=32, w=32):
 S = np.array([[20, 20, -60.0], [2, 30, -70.0], [30, 2, -80.0]])
 
 
-@pytest.mark.parametrize("buildings, samples, error, message", [
-    (np.zeros((2, 32, 32)), S, ValueError, "2-D"),
-    (np.array([["a"] * 32] * 32), S, TypeError, "must hold numbers"),
-    ("layout.png", S, TypeError, "must be an array"),
-    (grid() * 2, S, ValueError, "binary"),
-    (np.where(grid() == 1, 0.5, 0.0), S, ValueError, "binary"),
-    (np.ones((32, 32), np.uint8), S, ValueError, "no open pixel"),
-    (np.zeros((1, 1), np.uint8), S[:0], ValueError, "at least 4x4"),
-    (np.zeros((16, 16), np.uint8), S[:1] * [0.5, 0.5, 1], ValueError, "at least 32x32"),
-    (grid(), S[:, :2], ValueError, "[N, 3]"),
-    (grid(), np.zeros((0, 3)), ValueError, "N >= 1"),
-    (grid(), np.vstack([S, [32, 3, -60.0]]), ValueError, "outside the 32x32 grid"),
-    (grid(), np.vstack([S, [-1, 3, -60.0]]), ValueError, "outside the 32x32 grid"),
-    (grid(), np.vstack([S, [5, 5, -60.0]]), ValueError, "on a building"),
-    (grid(), np.vstack([S, [1, 1, np.nan]]), ValueError, "NaN or inf"),
-    (grid(), np.vstack([S, [1, 1, np.inf]]), ValueError, "NaN or inf"),
-    (grid(), np.vstack([S, [1.5, 1, -60.0]]), ValueError, "integer pixel"),
-    (grid(), np.vstack([S, [1, 1, 60.0]]), ValueError, "outside the checkpoint's RSS range -130..-10 dBm"),
-    (grid(), np.vstack([S, [1, 1, -150.0]]), ValueError, "-130..-10 dBm"),
-])
+@pytest.mark.parametrize(
+    "buildings, samples, error, message",
+    [
+        (np.zeros((2, 32, 32)), S, ValueError, "2-D"),
+        (np.array([["a"] * 32] * 32), S, TypeError, "must hold numbers"),
+        ("layout.png", S, TypeError, "must be an array"),
+        (grid() * 2, S, ValueError, "binary"),
+        (np.where(grid() == 1, 0.5, 0.0), S, ValueError, "binary"),
+        (np.ones((32, 32), np.uint8), S, ValueError, "no open pixel"),
+        (np.zeros((1, 1), np.uint8), S[:0], ValueError, "at least 4x4"),
+        (np.zeros((16, 16), np.uint8), S[:1] * [0.5, 0.5, 1], ValueError, "at least 32x32"),
+        (grid(), S[:, :2], ValueError, "[N, 3]"),
+        (grid(), np.zeros((0, 3)), ValueError, "N >= 1"),
+        (grid(), np.vstack([S, [32, 3, -60.0]]), ValueError, "outside the 32x32 grid"),
+        (grid(), np.vstack([S, [-1, 3, -60.0]]), ValueError, "outside the 32x32 grid"),
+        (grid(), np.vstack([S, [5, 5, -60.0]]), ValueError, "on a building"),
+        (grid(), np.vstack([S, [1, 1, np.nan]]), ValueError, "NaN or inf"),
+        (grid(), np.vstack([S, [1, 1, np.inf]]), ValueError, "NaN or inf"),
+        (grid(), np.vstack([S, [1.5, 1, -60.0]]), ValueError, "integer pixel"),
+        (
+            grid(),
+            np.vstack([S, [1, 1, 60.0]]),
+            ValueError,
+            "outside the checkpoint's RSS range -130..-10 dBm",
+        ),
+        (grid(), np.vstack([S, [1, 1, -150.0]]), ValueError, "-130..-10 dBm"),
+    ],
+)
 def test_api_rejects_bad_input_with_a_clear_message(est, buildings, samples, error, message):
     with pytest.raises(error, match=None) as info:
         est.estimate(buildings, samples)
@@ -69,9 +77,12 @@ def test_api_rejects_bad_input_with_a_clear_message(est, buildings, samples, err
 
 def test_api_options_and_checkpoints(est, tmp_path):
     b = grid()
-    for kwargs, message in ((dict(mode="magic"), "mode must be one of"), (dict(freq_mhz=5.0), "freq_mhz"),
-                            (dict(mode="diffusion", candidates=-1), "candidates"),
-                            (dict(mode="diffusion", reuse=1.0), "reuse")):
+    for kwargs, message in (
+        (dict(mode="magic"), "mode must be one of"),
+        (dict(freq_mhz=5.0), "freq_mhz"),
+        (dict(mode="diffusion", candidates=-1), "candidates"),
+        (dict(mode="diffusion", reuse=1.0), "reuse"),
+    ):
         with pytest.raises(ValueError, match=message):
             est.estimate(b, S, **kwargs)
     with pytest.raises(CheckpointError, match="no checkpoint"):
@@ -129,8 +140,16 @@ def _cases(tmp):
     rgba[..., 3] = 255
     rgba[:5, :5, 3] = 0
     Image.fromarray(rgba, "RGBA").save(tmp / "alpha.png")
-    with rasterio.open(tmp / "nocrs.tif", "w", driver="GTiff", height=40, width=36, count=1, dtype="uint8",
-                       transform=Affine(2.0, 0, 100.0, 0, -2.0, 500.0)) as dst:
+    with rasterio.open(
+        tmp / "nocrs.tif",
+        "w",
+        driver="GTiff",
+        height=40,
+        width=36,
+        count=1,
+        dtype="uint8",
+        transform=Affine(2.0, 0, 100.0, 0, -2.0, 500.0),
+    ) as dst:
         dst.write(grid(40, 36), 1)
     tif = (tmp / "nocrs.tif").read_bytes()
     Image.fromarray(np.full((40, 36), 255, np.uint8)).save(tmp / "allbuild.png")
@@ -142,8 +161,14 @@ def _cases(tmp):
     b, s = ["--buildings", str(tmp / "b.png")], ["--samples", str(tmp / "s.csv")]
     return {
         "missing file": (["--buildings", str(tmp / "nope.png"), *s], "does not exist"),
-        "unreadable png": (["--buildings", str(_write(tmp / "junk.png", b"not an image")), *s], "could not read"),
-        "truncated png": (["--buildings", str(_write(tmp / "cut.png", png[: len(png) // 2])), *s], "could not read"),
+        "unreadable png": (
+            ["--buildings", str(_write(tmp / "junk.png", b"not an image")), *s],
+            "could not read",
+        ),
+        "truncated png": (
+            ["--buildings", str(_write(tmp / "cut.png", png[: len(png) // 2])), *s],
+            "could not read",
+        ),
         "truncated npy": (["--buildings", str(_write(tmp / "cut.npy", npy[:60])), *s], "could not read"),
         "truncated tif": (["--buildings", str(_write(tmp / "cut.tif", tif[:200])), *s], "could not read"),
         "png with alpha": (["--buildings", str(tmp / "alpha.png"), *s], "transparent"),
@@ -151,15 +176,40 @@ def _cases(tmp):
         "non-binary npy": (["--buildings", str(tmp / "nonbinary.npy"), *s], "binary"),
         "all buildings": (["--buildings", str(tmp / "allbuild.png"), *s], "no open pixel"),
         "1x1 map": (["--buildings", str(tmp / "one.png"), *s], "at least 4x4"),
-        "wrong header": ([*b, "--samples", str(_write(tmp / "h.csv", "r,c,v\n1,1,-60\n"))], "header must name"),
-        "no samples": ([*b, "--samples", str(_write(tmp / "n0.csv", "row,col,rss_dbm\n"))], "holds no samples"),
+        "wrong header": (
+            [*b, "--samples", str(_write(tmp / "h.csv", "r,c,v\n1,1,-60\n"))],
+            "header must name",
+        ),
+        "no samples": (
+            [*b, "--samples", str(_write(tmp / "n0.csv", "row,col,rss_dbm\n"))],
+            "holds no samples",
+        ),
         "binary csv": ([*b, "--samples", str(_write(tmp / "bin.csv", b"\xff\xfe\x00\x81"))], "not a UTF-8"),
-        "off the grid": ([*b, "--samples", str(_write(tmp / "o.csv", "row,col,rss_dbm\n40,1,-60\n"))], "outside"),
-        "on a building": ([*b, "--samples", str(_write(tmp / "ob.csv", "row,col,rss_dbm\n5,5,-60\n"))], "building"),
-        "nan rss": ([*b, "--samples", str(_write(tmp / "nan.csv", "row,col,rss_dbm\n1,1,nan\n"))], "NaN or inf"),
-        "+60 dBm": ([*b, "--samples", str(_write(tmp / "hot.csv", "row,col,rss_dbm\n1,1,60\n"))], "-130..-10 dBm"),
-        "x,y without crs": (["--buildings", str(tmp / "nocrs.tif"), "--samples",
-                             str(_write(tmp / "xy.csv", "x,y,rss_dbm\n110,480,-60\n"))], "no CRS"),
+        "off the grid": (
+            [*b, "--samples", str(_write(tmp / "o.csv", "row,col,rss_dbm\n40,1,-60\n"))],
+            "outside",
+        ),
+        "on a building": (
+            [*b, "--samples", str(_write(tmp / "ob.csv", "row,col,rss_dbm\n5,5,-60\n"))],
+            "building",
+        ),
+        "nan rss": (
+            [*b, "--samples", str(_write(tmp / "nan.csv", "row,col,rss_dbm\n1,1,nan\n"))],
+            "NaN or inf",
+        ),
+        "+60 dBm": (
+            [*b, "--samples", str(_write(tmp / "hot.csv", "row,col,rss_dbm\n1,1,60\n"))],
+            "-130..-10 dBm",
+        ),
+        "x,y without crs": (
+            [
+                "--buildings",
+                str(tmp / "nocrs.tif"),
+                "--samples",
+                str(_write(tmp / "xy.csv", "x,y,rss_dbm\n110,480,-60\n")),
+            ],
+            "no CRS",
+        ),
         "corrupted checkpoint": ([*b, *s, "--checkpoint", str(bad_ckpt)], "corrupted"),
         "unknown checkpoint": ([*b, *s, "--checkpoint", "no-such-checkpoint"], "no checkpoint"),
         "bad mode": ([*b, *s, "--mode", "magic"], "invalid choice"),
@@ -173,11 +223,17 @@ def test_cli_bad_input_exit_2_one_line_no_output(files, capsys):
     failures = []
     for name, (argv, message) in _cases(files).items():
         created = set(files.iterdir())
-        rc = main(["estimate", *argv, *flags, "--mode", "diffusion", "--candidates", "0"]
-                  if name != "bad mode" else ["estimate", *argv, *flags])
+        rc = main(
+            ["estimate", *argv, *flags, "--mode", "diffusion", "--candidates", "0"]
+            if name != "bad mode"
+            else ["estimate", *argv, *flags]
+        )
         err = capsys.readouterr().err
-        left = [p.name for p in set(files.iterdir()) - created if p.suffix in (".npy", ".tif", ".png")
-                and p.name.startswith(("m.", ".m."))]
+        left = [
+            p.name
+            for p in set(files.iterdir()) - created
+            if p.suffix in (".npy", ".tif", ".png") and p.name.startswith(("m.", ".m."))
+        ]
         if rc != 2 or message not in err or "Traceback" in err or left:
             failures.append(f"{name}: rc={rc} left={left} err={err.strip()[:200]!r}")
     assert not failures, "\n".join(failures)
@@ -186,8 +242,23 @@ def test_cli_bad_input_exit_2_one_line_no_output(files, capsys):
 
 def test_cli_clip_rss_is_an_explicit_opt_in_with_a_warning(files, capsys):
     (files / "hot.csv").write_text("row,col,rss_dbm\n1,1,60\n20,20,-60\n")
-    rc = main(["estimate", "--buildings", str(files / "b.png"), "--samples", str(files / "hot.csv"),
-               "--out", str(files / "m.npy"), "--clip-rss", "--mode", "diffusion", "--candidates", "0", "--quiet"])
+    rc = main(
+        [
+            "estimate",
+            "--buildings",
+            str(files / "b.png"),
+            "--samples",
+            str(files / "hot.csv"),
+            "--out",
+            str(files / "m.npy"),
+            "--clip-rss",
+            "--mode",
+            "diffusion",
+            "--candidates",
+            "0",
+            "--quiet",
+        ]
+    )
     assert rc == 0 and "clipped 1 sample(s)" in capsys.readouterr().err
     assert np.load(files / "m.npy")[1, 1] == pytest.approx(-10.0)
 

@@ -46,7 +46,7 @@ def _run_concurrently(est, items, kwargs, call=None):
     def worker(t):
         barrier.wait()  # all threads start together
         out = []
-        for i, seed in reqs[t * PER_THREAD:(t + 1) * PER_THREAD]:
+        for i, seed in reqs[t * PER_THREAD : (t + 1) * PER_THREAD]:
             out.append(call(*items[i], seed=seed, **kwargs).rss_dbm)
         return out
 
@@ -55,16 +55,23 @@ def _run_concurrently(est, items, kwargs, call=None):
     return reqs, [m for chunk in per_thread for m in chunk]
 
 
-@pytest.mark.parametrize("cache_bytes, kwargs", [
-    (64 * 2**20, dict(mode="diffusion", candidates=2, steps=2, reuse=0.5)),   # midpoint cache on
-    (0, dict(mode="diffusion", candidates=2, steps=2, reuse=0.5)),            # a cache that keeps nothing
-], ids=["cache", "cache-off"])
+@pytest.mark.parametrize(
+    "cache_bytes, kwargs",
+    [
+        (64 * 2**20, dict(mode="diffusion", candidates=2, steps=2, reuse=0.5)),  # midpoint cache on
+        (0, dict(mode="diffusion", candidates=2, steps=2, reuse=0.5)),  # a cache that keeps nothing
+    ],
+    ids=["cache", "cache-off"],
+)
 def test_threads_give_the_serial_results(cache_bytes, kwargs):
     est = RadioMapEstimator.from_pretrained("small")
     est.cache = MidpointCache(cache_bytes)
     items = _inputs()
-    serial = {(i, seed): est.estimate(*items[i], seed=seed, **kwargs).rss_dbm
-              for i in range(len(items)) for seed in range(3)}
+    serial = {
+        (i, seed): est.estimate(*items[i], seed=seed, **kwargs).rss_dbm
+        for i in range(len(items))
+        for seed in range(3)
+    }
     est.cache.clear()
     reqs, results = _run_concurrently(est, items, kwargs)
     assert len(results) == THREADS * PER_THREAD
@@ -80,8 +87,11 @@ def test_threads_through_the_micro_batcher_give_the_serial_results():
     est = RadioMapEstimator.from_pretrained("small")
     items = _inputs()
     kwargs = dict(mode="diffusion", candidates=2, steps=2, reuse=0.5)
-    serial = {(i, seed): est.estimate(*items[i], seed=seed, **kwargs).rss_dbm
-              for i in range(len(items)) for seed in range(3)}
+    serial = {
+        (i, seed): est.estimate(*items[i], seed=seed, **kwargs).rss_dbm
+        for i in range(len(items))
+        for seed in range(3)
+    }
     with MicroBatcher(est, window_ms=5, max_batch=8) as batcher:
         reqs, results = _run_concurrently(est, items, kwargs, call=batcher.estimate)
         assert batcher.requests == THREADS * PER_THREAD and batcher.batches < batcher.requests

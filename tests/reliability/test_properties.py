@@ -17,8 +17,12 @@ from wifidiff_fast.data.validate import check_samples
 from wifidiff_fast.tiling import blend_weight, plan_tiles
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")

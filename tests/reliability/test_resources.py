@@ -55,8 +55,15 @@ def test_estimator_cache_respects_a_small_budget():
     for k in range(30):
         b = (rng.random((32, 32)) < 0.1).astype(np.uint8)
         free = np.argwhere(b == 0)[:3]
-        est.estimate(b, np.column_stack([free, [-60.0, -70.0, -80.0]]), mode="diffusion", candidates=2, steps=2,
-                     reuse=0.5, seed=k % 2)
+        est.estimate(
+            b,
+            np.column_stack([free, [-60.0, -70.0, -80.0]]),
+            mode="diffusion",
+            candidates=2,
+            steps=2,
+            reuse=0.5,
+            seed=k % 2,
+        )
         assert est.cache.nbytes <= budget
     assert len(est.cache) == budget // (2 * 32 * 32 * 2)  # full, and evicting
 

@@ -16,7 +16,7 @@ def layout(seed: int, H: int = 48, W: int = 40) -> np.ndarray:
     b = np.zeros((H, W), np.uint8)
     for _ in range(4):
         r, c = rng.integers(0, H - 8), rng.integers(0, W - 8)
-        b[r:r + rng.integers(3, 8), c:c + rng.integers(3, 8)] = 1
+        b[r : r + rng.integers(3, 8), c : c + rng.integers(3, 8)] = 1
     return b
 
 

@@ -19,8 +19,14 @@ def small_net(seed=0):
 def key_for(net, **over):
     base = dict(backend="aot", module=net, shapes=[(-1, 2, 8, 8)], dtype=torch.float32, device="cpu")
     base.update(over)
-    return ArtifactKey.make(base.pop("backend"), base.pop("module"), base.pop("shapes"), base.pop("dtype"),
-                            base.pop("device"), **base)
+    return ArtifactKey.make(
+        base.pop("backend"),
+        base.pop("module"),
+        base.pop("shapes"),
+        base.pop("dtype"),
+        base.pop("device"),
+        **base,
+    )
 
 
 def test_model_hash_follows_weights_not_identity():
@@ -34,10 +40,15 @@ def test_model_hash_follows_weights_not_identity():
 def test_key_digest_changes_with_each_field():
     net = small_net()
     base = key_for(net)
-    variants = [key_for(net, shapes=[(-1, 2, 16, 8)]), key_for(net, dtype=torch.bfloat16),
-                key_for(net, backend="onnx"), key_for(net, channels_last=True),
-                key_for(small_net(1)), dataclasses.replace(base, device="cuda:NVIDIA H200:sm90"),
-                ArtifactKey.make("aot", net, [(-1, 2, 8, 8)], torch.float32, "cpu", versions={"torch": "0.0.1"})]
+    variants = [
+        key_for(net, shapes=[(-1, 2, 16, 8)]),
+        key_for(net, dtype=torch.bfloat16),
+        key_for(net, backend="onnx"),
+        key_for(net, channels_last=True),
+        key_for(small_net(1)),
+        dataclasses.replace(base, device="cuda:NVIDIA H200:sm90"),
+        ArtifactKey.make("aot", net, [(-1, 2, 8, 8)], torch.float32, "cpu", versions={"torch": "0.0.1"}),
+    ]
     digests = {v.digest() for v in variants}
     assert base.digest() not in digests and len(digests) == len(variants)
     assert key_for(net).digest() == base.digest()  # deterministic

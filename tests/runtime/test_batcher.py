@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 import pytest
-
 from rtcases import layout, samples, write_tiny_checkpoint
+
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
 from wifidiff_fast.runtime.batcher import MicroBatcher
 
@@ -17,8 +17,9 @@ OPTS = dict(mode="diffusion", candidates=3, steps=2, seed=5)
 
 @pytest.fixture(scope="module")
 def est(tmp_path_factory):
-    return RadioMapEstimator.from_pretrained(write_tiny_checkpoint(tmp_path_factory.mktemp("ck")),
-                                             backend="reference", progress=False)
+    return RadioMapEstimator.from_pretrained(
+        write_tiny_checkpoint(tmp_path_factory.mktemp("ck")), backend="reference", progress=False
+    )
 
 
 def maps(n):
@@ -31,6 +32,7 @@ def test_concurrent_calls_are_batched_and_equal_unbatched(est):
     results = [None] * len(items)
     start = threading.Barrier(len(items))
     with MicroBatcher(est, window_ms=300, max_batch=8) as batcher:
+
         def worker(i):
             start.wait()
             results[i] = batcher.estimate(*items[i], **OPTS)
@@ -87,8 +89,9 @@ def test_maps_of_two_grid_sizes_are_served_in_separate_batches(est):
 
 
 def test_a_failure_outside_the_estimator_still_answers_every_caller(est, monkeypatch):
-    (b0, s0), = maps(1)
+    ((b0, s0),) = maps(1)
     with MicroBatcher(est, window_ms=0) as batcher:
+
         def broken(batch):
             raise RuntimeError("worker bug")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rtcases import layout, samples, write_tiny_checkpoint
+
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
 from wifidiff_fast.runtime.backends import NetworkBackendUnavailable, availability
 
@@ -42,8 +42,9 @@ def test_default_estimator_runs_the_reference_modules_themselves(ckpt):
 
 
 def test_prepare_builds_once_and_stays_off_the_request_clock(ckpt, monkeypatch):
-    est = RadioMapEstimator.from_pretrained(ckpt, backend="reference", network_backend="eager",
-                                            channels_last=True, progress=False)
+    est = RadioMapEstimator.from_pretrained(
+        ckpt, backend="reference", network_backend="eager", channels_last=True, progress=False
+    )
     calls = []
     original = est.engine.prepare
     monkeypatch.setattr(est.engine, "prepare", lambda *a, **k: calls.append(a) or original(*a, **k))

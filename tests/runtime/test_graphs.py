@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from rtcases import layout, samples, write_tiny_checkpoint
+
 from wifidiff_fast.runtime.graphs import BucketKey, GraphCache, GraphCaptureOOM, StaticBuffers
 
 
@@ -19,8 +19,19 @@ def key(**over):
 
 def test_every_shape_field_and_option_makes_a_new_bucket():
     base = key()
-    variants = [key(batch=2), key(H=65), key(W=49), key(K=9), key(S=5), key(backend="aot"), key(start=2),
-                key(eta=0.5), key(known_write=True), key(boost_candidate=False), key(dtype="bfloat16")]
+    variants = [
+        key(batch=2),
+        key(H=65),
+        key(W=49),
+        key(K=9),
+        key(S=5),
+        key(backend="aot"),
+        key(start=2),
+        key(eta=0.5),
+        key(known_write=True),
+        key(boost_candidate=False),
+        key(dtype="bfloat16"),
+    ]
     assert base == key() and hash(base) == hash(key())
     assert len({base, *variants}) == len(variants) + 1
 
@@ -81,8 +92,12 @@ def test_cache_captures_once_per_bucket_logs_once_and_copies_outputs(caplog):
 
     cache = GraphCache(build, "cpu", capture=FakeGraph)
     k = key(H=4, W=4, K=2)
-    args = dict(B=torch.zeros(1, 4, 4), S=torch.zeros(1, 4, 4), M=torch.zeros(1, 4, 4),
-                random_points=torch.zeros(1, 3, 2, dtype=torch.int64))
+    args = dict(
+        B=torch.zeros(1, 4, 4),
+        S=torch.zeros(1, 4, 4),
+        M=torch.zeros(1, 4, 4),
+        random_points=torch.zeros(1, 3, 2, dtype=torch.int64),
+    )
     with caplog.at_level("INFO"):
         first = cache.run(k, x=torch.ones(2, 4, 4), **args)
         second = cache.run(k, x=torch.full((2, 4, 4), 3.0), **args)
@@ -94,10 +109,16 @@ def test_cache_captures_once_per_bucket_logs_once_and_copies_outputs(caplog):
 
 
 def test_cache_is_bounded():
-    cache = GraphCache(lambda k: (lambda **kw: {"y": kw["x"] + 0}), "cpu", capture=FakeGraph, max_buckets=2)
+    cache = GraphCache(lambda k: lambda **kw: {"y": kw["x"] + 0}, "cpu", capture=FakeGraph, max_buckets=2)
     for K in (1, 2, 3):
-        cache.run(key(H=4, W=4, K=K), B=torch.zeros(1, 4, 4), S=torch.zeros(1, 4, 4), M=torch.zeros(1, 4, 4),
-                  x=torch.zeros(K, 4, 4), random_points=torch.zeros(1, 0, 2, dtype=torch.int64))
+        cache.run(
+            key(H=4, W=4, K=K),
+            B=torch.zeros(1, 4, 4),
+            S=torch.zeros(1, 4, 4),
+            M=torch.zeros(1, 4, 4),
+            x=torch.zeros(K, 4, 4),
+            random_points=torch.zeros(1, 0, 2, dtype=torch.int64),
+        )
     assert len(cache.graphs) == 2 and key(H=4, W=4, K=1) not in cache.graphs
 
 

@@ -37,7 +37,9 @@ def cache(tmp_path_factory):
 
 def denoiser_inputs(batch: int, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, DENOISER_CHANNELS, H, W, generator=g), torch.randint(0, 1000, (batch,), generator=g)
+    return torch.randn(batch, DENOISER_CHANNELS, H, W, generator=g), torch.randint(
+        0, 1000, (batch,), generator=g
+    )
 
 
 def need(backend):

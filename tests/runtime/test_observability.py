@@ -14,8 +14,9 @@ from wifidiff_fast.runtime.timing import StageTimer
 @pytest.fixture
 def recorded(monkeypatch):
     events = []
-    monkeypatch.setattr(nvtx, "_markers", lambda: (lambda m: events.append(("push", m)),
-                                                   lambda: events.append(("pop", None))))
+    monkeypatch.setattr(
+        nvtx, "_markers", lambda: (lambda m: events.append(("push", m)), lambda: events.append(("pop", None)))
+    )
     yield events
     nvtx.enable(False)
 
@@ -25,8 +26,12 @@ def test_ranges_are_named_by_stage_and_backend(recorded):
     with nvtx.annotate("generation", "aot"):
         with nvtx.annotate("boost"):
             pass
-    assert recorded == [("push", "wifidiff/generation[aot]"), ("push", "wifidiff/boost"), ("pop", None),
-                        ("pop", None)]
+    assert recorded == [
+        ("push", "wifidiff/generation[aot]"),
+        ("push", "wifidiff/boost"),
+        ("pop", None),
+        ("pop", None),
+    ]
 
 
 def test_disabled_ranges_cost_nothing_and_pop_on_error(recorded):

@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from wifidiff_fast import _env
+from wifidiff_fast.data.symmetry import dihedral
 from wifidiff_fast.models.checkpoint import load_checkpoint
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
 from wifidiff_fast.train.__main__ import main as train_main
-from wifidiff_fast.data.symmetry import dihedral
 from wifidiff_fast.train.data import N_RANGE, BatchSource, draw_conditions
 from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def _data_dir():
@@ -100,8 +99,20 @@ def test_batch_source_brat():
 
 # ---------------------------------------------------------------------------- training
 def _cfg(run, **kw):
-    base = dict(preset="tiny", run_dir=str(run), device="cpu", batch=1, max_steps=2, minutes=10.0,
-                save_every=1000, val_every=1, mix="brat:1", data_dir=_data_dir(), raytrace_dir=None, seed=0)
+    base = dict(
+        preset="tiny",
+        run_dir=str(run),
+        device="cpu",
+        batch=1,
+        max_steps=2,
+        minutes=10.0,
+        save_every=1000,
+        val_every=1,
+        mix="brat:1",
+        data_dir=_data_dir(),
+        raytrace_dir=None,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -175,7 +186,9 @@ def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path)
     assert exported["training"]["exported"] == "best"
     assert exported["training"]["best_validation"]["step"] == best["best_val"]["step"]
     assert exported["training"]["stage"] == "boost"
-    assert exported["training"]["steps"] == best["best_val"]["step"] and exported["training"]["run_steps"] == 3
+    assert (
+        exported["training"]["steps"] == best["best_val"]["step"] and exported["training"]["run_steps"] == 3
+    )
     assert exported["training"]["initial_training"]["steps"] == 0  # the record it started from
     for k, v in best["ema"]["boost"].items():
         assert torch.equal(nets.boost.state_dict()[k], v.half().float() if v.is_floating_point() else v)
@@ -199,10 +212,13 @@ def test_correction_stage(tmp_path):
 
 def test_cli_exports_without_training_and_reports_bad_mix(tmp_path, capsys):
     out = tmp_path / "ckpt"
-    rc = train_main(["--preset", "tiny", "--run", str(tmp_path / "run"), "--stage", "none",
-                     "--export", str(out)])
+    rc = train_main(
+        ["--preset", "tiny", "--run", str(tmp_path / "run"), "--stage", "none", "--export", str(out)]
+    )
     assert rc == 0 and "exported checkpoint" in capsys.readouterr().out
     _, config = load_checkpoint(out)
     assert config["name"] == "ckpt" and config["training"]["steps"] == 0
-    rc = train_main(["--preset", "tiny", "--run", str(tmp_path / "run2"), "--mix", "bogus:1", "--minutes", "0.01"])
+    rc = train_main(
+        ["--preset", "tiny", "--run", str(tmp_path / "run2"), "--mix", "bogus:1", "--minutes", "0.01"]
+    )
     assert rc == 2 and "unknown training source" in capsys.readouterr().err

@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = {"ops": "wifidiff_fast.bench.ops", "pipeline": "wifidiff_fast.bench.pipeline",
-            "reuse-accuracy": "wifidiff_fast.bench.reuse"}
+COMMANDS = {
+    "ops": "wifidiff_fast.bench.ops",
+    "pipeline": "wifidiff_fast.bench.pipeline",
+    "reuse-accuracy": "wifidiff_fast.bench.reuse",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

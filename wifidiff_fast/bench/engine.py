@@ -61,7 +61,9 @@ def peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def summarise(name: str, impl: str, timings: list[dict], maps: int, peak: float, extra: dict | None = None) -> dict:
+def summarise(
+    name: str, impl: str, timings: list[dict], maps: int, peak: float, extra: dict | None = None
+) -> dict:
     row = {"workload": name, "impl": impl, "maps": maps, "runs": len(timings), "peak_mem_mb": round(peak, 1)}
     for s in STAGES:
         v = np.asarray([t.get(s, 0.0) for t in timings], dtype=np.float64)
@@ -100,6 +102,7 @@ def estimator_call(est, items, **kw):
     def call():
         res = est.estimate_batch(items, **kw)
         return res[0].timings_ms, [r.elected for r in res]
+
     return call
 
 
@@ -124,20 +127,35 @@ def build(args, device):
     from .. import RadioMapEstimator
 
     ests = {}
-    say(f"loading the engine: ops auto, networks {args.backend} (first use of a backend compiles "
-        "and caches its networks: minutes on a CPU, then seconds)")
+    say(
+        f"loading the engine: ops auto, networks {args.backend} (first use of a backend compiles "
+        "and caches its networks: minutes on a CPU, then seconds)"
+    )
     t0 = time.perf_counter()
-    eng = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device), backend="auto",
-                                            network_backend=args.backend, network_dtype=args.dtype,
-                                            chunk=args.chunk, progress=False, cuda_graphs=args.graphs,
-                                            channels_last=True if args.channels_last else None)
+    eng = RadioMapEstimator.from_pretrained(
+        args.checkpoint,
+        device=str(device),
+        backend="auto",
+        network_backend=args.backend,
+        network_dtype=args.dtype,
+        chunk=args.chunk,
+        progress=False,
+        cuda_graphs=args.graphs,
+        channels_last=True if args.channels_last else None,
+    )
     ests["engine"] = eng
     if args.compare != "none":
-        ests["reference"] = RadioMapEstimator.from_pretrained(args.checkpoint, device=str(device),
-                                                              backend="reference", network_backend=args.compare,
-                                                              progress=False)
-    say(f"engine networks: {eng.engine.describe() if eng.engine else 'eager'}; "
-        f"loaded in {time.perf_counter() - t0:.1f} s")
+        ests["reference"] = RadioMapEstimator.from_pretrained(
+            args.checkpoint,
+            device=str(device),
+            backend="reference",
+            network_backend=args.compare,
+            progress=False,
+        )
+    say(
+        f"engine networks: {eng.engine.describe() if eng.engine else 'eager'}; "
+        f"loaded in {time.perf_counter() - t0:.1f} s"
+    )
     return ests
 
 
@@ -147,8 +165,10 @@ def prepare_all(ests, shapes_maps, K):
             t0 = time.perf_counter()
             spent = est.prepare((256, 256), maps, K)
             if spent > 0.5:
-                say(f"{name}: prepared {maps} map(s) x K={K} in {time.perf_counter() - t0:.1f} s "
-                    "(build/load of compiled networks and native ops; not counted in any timing)")
+                say(
+                    f"{name}: prepared {maps} map(s) x K={K} in {time.perf_counter() - t0:.1f} s "
+                    "(build/load of compiled networks and native ops; not counted in any timing)"
+                )
 
 
 def run_workload(name: str, args, ests, device) -> list[dict]:
@@ -162,25 +182,31 @@ def run_workload(name: str, args, ests, device) -> list[dict]:
         items = inputs(args.batch_size, args.n)
         prepare_all(ests, [args.batch_size], args.candidates)
         calls = {k: estimator_call(e, items, **kw) for k, e in ests.items()}
-        return compare_rows(f"batch ({args.batch_size} maps)",
-                            interleaved("batch", calls, args.warmup, args.runs, device), args.batch_size)
+        return compare_rows(
+            f"batch ({args.batch_size} maps)",
+            interleaved("batch", calls, args.warmup, args.runs, device),
+            args.batch_size,
+        )
     if name == "reuse":
         rows = []
         prepare_all(ests, [1], args.candidates)
         for R in args.ratios:
             counter = {"draw": 0}
 
-            def fresh(est, R=R):
+            def fresh(est, R=R, counter=counter):
                 def call():  # same layout, new samples every call: stage 1 comes from the cache
                     counter["draw"] += 1
                     res = est.estimate_batch(inputs(1, args.n, draw=counter["draw"]), reuse=R, **kw)
                     return res[0].timings_ms, None
+
                 return call
 
             for est in ests.values():  # the layout's first request fills the cache (not timed)
                 est.estimate_batch(inputs(1, args.n, draw=0), reuse=R, **kw)
             calls = {k: fresh(e) for k, e in ests.items()}
-            rows += compare_rows(f"reuse R={R}", interleaved(f"reuse R={R}", calls, args.warmup, args.runs, device), 1)
+            rows += compare_rows(
+                f"reuse R={R}", interleaved(f"reuse R={R}", calls, args.warmup, args.runs, device), 1
+            )
         return rows
     if name == "fast":
         from ..eval.baselines import kriging, rbf
@@ -195,12 +221,16 @@ def run_workload(name: str, args, ests, device) -> list[dict]:
                 for b, s in items:
                     fn(b, s)
                 return {"total": (time.perf_counter() - t0) * 1e3}, None
+
             return call
 
         calls["pykrige"] = peer(kriging)
         calls["scipy-rbf"] = peer(rbf)
-        return compare_rows(f"fast ({len(items)} maps)",
-                            interleaved("fast", calls, args.warmup, args.runs, device), len(items))
+        return compare_rows(
+            f"fast ({len(items)} maps)",
+            interleaved("fast", calls, args.warmup, args.runs, device),
+            len(items),
+        )
     raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}, ops")
 
 
@@ -209,8 +239,16 @@ def print_table(rows: list[dict], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("workload", "impl", *(f"{s} p50" for s in STAGES), "total p90", "maps/s", "peak MB",
-                "time ÷ engine", "same elected"):
+    for col in (
+        "workload",
+        "impl",
+        *(f"{s} p50" for s in STAGES),
+        "total p90",
+        "maps/s",
+        "peak MB",
+        "time ÷ engine",
+        "same elected",
+    ):
         table.add_column(col, justify="left" if col in ("workload", "impl") else "right")
 
     def ms(v):
@@ -218,10 +256,16 @@ def print_table(rows: list[dict], title: str) -> None:
 
     for r in rows:
         same = r.get("same_elected")
-        table.add_row(r["workload"], r["impl"], *(ms(r[f"{s}_p50_ms"]) for s in STAGES), ms(r["total_p90_ms"]),
-                      f"{r['maps_per_s']:.3f}", f"{r['peak_mem_mb']:.0f}",
-                      f"{r['over_engine']:.2f}×",
-                      "" if same is None else ("yes" if same else "NO"))
+        table.add_row(
+            r["workload"],
+            r["impl"],
+            *(ms(r[f"{s}_p50_ms"]) for s in STAGES),
+            ms(r["total_p90_ms"]),
+            f"{r['maps_per_s']:.3f}",
+            f"{r['peak_mem_mb']:.0f}",
+            f"{r['over_engine']:.2f}×",
+            "" if same is None else ("yes" if same else "NO"),
+        )
     Console(width=200).print(table)
 
 
@@ -231,26 +275,46 @@ def machine() -> dict:
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workloads", nargs="*", default=["paper"], help=f"any of {', '.join(WORKLOADS)} (default: paper)")
-    p.add_argument("--backend", default="auto", help="the engine's network backend: auto, eager, compile, aot, "
-                                                     "onnx, tensorrt (default auto)")
-    p.add_argument("--compare", default="eager", help="the reference's network backend (default eager fp32; "
-                                                      "'none' skips the reference)")
+    p = argparse.ArgumentParser(
+        prog="python -m wifidiff_fast.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "workloads", nargs="*", default=["paper"], help=f"any of {', '.join(WORKLOADS)} (default: paper)"
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="the engine's network backend: auto, eager, compile, aot, onnx, tensorrt (default auto)",
+    )
+    p.add_argument(
+        "--compare",
+        default="eager",
+        help="the reference's network backend (default eager fp32; 'none' skips the reference)",
+    )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", help="the engine networks' dtype (float32, bfloat16, float16)")
+    p.add_argument(
+        "--dtype", default="float32", help="the engine networks' dtype (float32, bfloat16, float16)"
+    )
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", default=None, help="write the rows and the machine here")
-    p.add_argument("--nvtx", action="store_true", help="emit NVTX ranges wifidiff/<stage>[<backend>] (Nsight)")
+    p.add_argument(
+        "--nvtx", action="store_true", help="emit NVTX ranges wifidiff/<stage>[<backend>] (Nsight)"
+    )
     p.add_argument("--checkpoint", default="small")
     p.add_argument("--n", type=int, default=50, help="samples per map")
     p.add_argument("--candidates", type=int, default=64)
@@ -258,10 +322,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--fast-maps", type=int, default=4, help="maps in the fast workload")
     p.add_argument("--ratios", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.7, 0.9])
-    p.add_argument("--chunk", type=int, default=None, help="the engine's denoiser chunk (default: the estimator's)")
-    p.add_argument("--channels-last", action="store_true",
-                   help="channels_last activations also for --backend eager (on by default for compiled backends)")
-    p.add_argument("--graphs", action="store_true", help="the engine replays CUDA graphs per shape bucket (GPU)")
+    p.add_argument(
+        "--chunk", type=int, default=None, help="the engine's denoiser chunk (default: the estimator's)"
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="channels_last activations also for --backend eager (on by default for compiled backends)",
+    )
+    p.add_argument(
+        "--graphs", action="store_true", help="the engine replays CUDA graphs per shape bucket (GPU)"
+    )
     return p
 
 
@@ -269,8 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     bad = [w for w in args.workloads if w not in WORKLOADS]
     if bad:
-        print(f"error: unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)} "
-              "(or `python -m wifidiff_fast.bench ops ...`)", file=sys.stderr)
+        print(
+            f"error: unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)} "
+            "(or `python -m wifidiff_fast.bench ops ...`)",
+            file=sys.stderr,
+        )
         return 2
     if args.warmup < 0 or args.runs < 1:
         print("error: --warmup must be >= 0 and --runs >= 1", file=sys.stderr)
@@ -295,11 +369,24 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_workload(w, args, ests, device)
     meta = machine()
     net = ests["engine"].engine.describe() if ests["engine"].engine else "eager"
-    print_table(rows, f"wifidiff_fast engine ({net}) vs reference, {args.device}, K={args.candidates}, "
-                      f"S={args.steps}, N={args.n}; ms; {meta['cpu']} x{meta['cpu_count']}, {meta['date']}")
+    print_table(
+        rows,
+        f"wifidiff_fast engine ({net}) vs reference, {args.device}, K={args.candidates}, "
+        f"S={args.steps}, N={args.n}; ms; {meta['cpu']} x{meta['cpu_count']}, {meta['date']}",
+    )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"meta": {**meta, "command": " ".join(["python -m wifidiff_fast.bench", *(argv or sys.argv[1:])]),
-                                "engine": net}, "rows": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "meta": {
+                        **meta,
+                        "command": " ".join(["python -m wifidiff_fast.bench", *(argv or sys.argv[1:])]),
+                        "engine": net,
+                    },
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
         say(f"wrote {args.json}")
     return 0

@@ -21,8 +21,15 @@ import torch
 import torch.nn.functional as F
 
 # Spec memory bandwidths (bytes/s) by device-name fragment; a measured copy bandwidth is reported too.
-PEAK_BW = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 80GB HBM3": 3.35e12, "H100 PCIe": 2.0e12,
-           "H100 NVL": 3.9e12, "A100-SXM4-80GB": 2.04e12, "A100": 1.55e12}
+PEAK_BW = {
+    "H200": 4.8e12,
+    "H100 SXM": 3.35e12,
+    "H100 80GB HBM3": 3.35e12,
+    "H100 PCIe": 2.0e12,
+    "H100 NVL": 3.9e12,
+    "A100-SXM4-80GB": 2.04e12,
+    "A100": 1.55e12,
+}
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Row:
 
 def _timer(device: str):
     if device == "cuda":
+
         def run(fn, repeat):
             times = []
             for _ in range(repeat):
@@ -51,6 +59,7 @@ def _timer(device: str):
                 b.synchronize()
                 times.append(a.elapsed_time(b))
             return times
+
         return run
 
     def run(fn, repeat):
@@ -60,6 +69,7 @@ def _timer(device: str):
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
         return times
+
     return run
 
 
@@ -89,8 +99,10 @@ def _measure_group(op, shape, items, device, repeat, peak=None, warmup=2) -> lis
             if slow and rnd >= max(3, repeat // 4):
                 continue
             times[impl] += _timer(fdev)(fn, 1)
-    return [_row(op, impl, shape, times[impl], nbytes, peak if fdev == "cuda" else None)
-            for impl, _, _, nbytes, fdev in items]
+    return [
+        _row(op, impl, shape, times[impl], nbytes, peak if fdev == "cuda" else None)
+        for impl, _, _, nbytes, fdev in items
+    ]
 
 
 def device_peak(device: str) -> tuple[float | None, str, float | None]:
@@ -129,25 +141,40 @@ def bench_ddim(device, repeat, peak, batch=64, size=256) -> list[Row]:
     step = torch.tensor(3, device=device)
     nbytes = 4 * x.numel() * 4  # read x_t, eps; write x_prev, x0_pred
     s = "x".join(map(str, shape))
-    items = [(be, lambda be=be: ddim_step(x, eps, table, step, backend=be), False, nbytes, device)
-             for be in _backends(device)]
+    items = [
+        (be, lambda be=be: ddim_step(x, eps, table, step, backend=be), False, nbytes, device)
+        for be in _backends(device)
+    ]
     # the fused known-sample write: one map's condition raster (≈ 264 of 65 536 pixels set, as
     # 200 samples + the boost points) shared by its 64 candidates
     known = torch.rand((1, *shape[1:]), generator=g).to(device) * 2 - 1
     mask = (torch.rand((1, *shape[1:]), generator=g) < 264 / (size * size)).to(device, torch.uint8)
     known_bytes = nbytes + known.numel() * 5
-    items += [(f"{be} +known write", lambda be=be: ddim_step(x, eps, table, step, known=known,
-                                                           known_mask=mask, backend=be),
-               False, known_bytes, device) for be in _backends(device)]
+    items += [
+        (
+            f"{be} +known write",
+            lambda be=be: ddim_step(x, eps, table, step, known=known, known_mask=mask, backend=be),
+            False,
+            known_bytes,
+            device,
+        )
+        for be in _backends(device)
+    ]
     try:
         from diffusers import DDIMScheduler
 
-        sched = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=True,
-                              set_alpha_to_one=True, timestep_spacing="leading")
+        sched = DDIMScheduler(
+            num_train_timesteps=1000,
+            beta_schedule="linear",
+            clip_sample=True,
+            set_alpha_to_one=True,
+            timestep_spacing="leading",
+        )
         sched.set_timesteps(10)
         t = int(sched.timesteps[3])
-        items.append(("diffusers DDIMScheduler.step", lambda: sched.step(eps, t, x, eta=0.0), False,
-                      nbytes, device))
+        items.append(
+            ("diffusers DDIMScheduler.step", lambda: sched.step(eps, t, x, eta=0.0), False, nbytes, device)
+        )
     except ImportError:
         pass
     return _measure_group("ddim_step", s, items, device, repeat, peak)
@@ -157,8 +184,9 @@ def _maps(B, H, W, device):
     g = torch.Generator(device="cpu").manual_seed(1)
     base = torch.randn(B, 1, H // 8, W // 8, generator=g)
     R = F.interpolate(base, size=(H, W), mode="bicubic", align_corners=False)[:, 0]
-    bld = (F.interpolate((torch.rand(B, 1, H // 16, W // 16, generator=g) < 0.2).float(),
-                         size=(H, W), mode="nearest")[:, 0])
+    bld = F.interpolate(
+        (torch.rand(B, 1, H // 16, W // 16, generator=g) < 0.2).float(), size=(H, W), mode="nearest"
+    )[:, 0]
     return R.contiguous().to(device), bld.to(device)
 
 
@@ -169,8 +197,10 @@ def bench_critical_points(device, repeat, peak, batch=64, size=256) -> list[Row]
     b8 = (bld != 0).to(torch.uint8)
     s = f"{batch}x{size}x{size}"
     nbytes = R.numel() * 4 + b8.numel()
-    items = [(be, lambda be=be: critical_points(R, b8, 1.5, 64, backend=be), be == "reference",
-              nbytes, device) for be in _backends(device)]
+    items = [
+        (be, lambda be=be: critical_points(R, b8, 1.5, 64, backend=be), be == "reference", nbytes, device)
+        for be in _backends(device)
+    ]
     maps = R.float().cpu().numpy()
     try:
         from skimage.feature import structure_tensor, structure_tensor_eigenvalues
@@ -178,6 +208,7 @@ def bench_critical_points(device, repeat, peak, batch=64, size=256) -> list[Row]
         def sk():
             for m in maps:
                 structure_tensor_eigenvalues(structure_tensor(m, sigma=1.5, order="rc"))
+
         items.append(("skimage structure_tensor (+eigvals) loop", sk, True, 0, "cpu"))
     except ImportError:
         pass
@@ -187,6 +218,7 @@ def bench_critical_points(device, repeat, peak, batch=64, size=256) -> list[Row]
         def cv():
             for m in maps:
                 cv2.cornerEigenValsAndVecs(m, 11, 3)
+
         items.append(("opencv cornerEigenValsAndVecs loop", cv, False, 0, "cpu"))
     except ImportError:
         pass
@@ -198,10 +230,15 @@ def bench_elect(device, repeat, peak, candidates=64, size=256) -> list[Row]:
 
     R, bld = _maps(1, size, size, device)
     g = torch.Generator(device="cpu").manual_seed(2)
-    noise = F.interpolate(torch.randn(1, candidates, size // 8, size // 8, generator=g),
-                          size=(size, size), mode="bilinear", align_corners=False)
-    cand = (R.cpu()[:, None] + 0.1 * noise + 0.01 * torch.randn(1, candidates, size, size,
-                                                                generator=g)).to(device)
+    noise = F.interpolate(
+        torch.randn(1, candidates, size // 8, size // 8, generator=g),
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+    )
+    cand = (R.cpu()[:, None] + 0.1 * noise + 0.01 * torch.randn(1, candidates, size, size, generator=g)).to(
+        device
+    )
     S = torch.zeros_like(R)
     M = torch.zeros_like(R)
     M[:, ::37, ::41] = 1.0
@@ -210,8 +247,10 @@ def bench_elect(device, repeat, peak, candidates=64, size=256) -> list[Row]:
     p = ElectionParams()
     s = f"1x{candidates}x{size}x{size}"
     nbytes = cand.numel() * 4 * 2  # scores pass + spread pass each read the candidates once
-    items = [(be, lambda be=be: elect(cand, R, S, M, bld, alpha, p, backend=be),
-              be == "reference", nbytes, device) for be in _backends(device)]
+    items = [
+        (be, lambda be=be: elect(cand, R, S, M, bld, alpha, p, backend=be), be == "reference", nbytes, device)
+        for be in _backends(device)
+    ]
     return _measure_group("elect", s, items, device, repeat, peak)
 
 
@@ -247,16 +286,22 @@ def tune_malloc() -> str:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = [libc.mallopt(-3, 32 * 2**20),   # M_MMAP_THRESHOLD (its maximum)
-              libc.mallopt(-1, 2**30),        # M_TRIM_THRESHOLD
-              libc.mallopt(-2, 64 * 2**20)]   # M_TOP_PAD
+        ok = [
+            libc.mallopt(-3, 32 * 2**20),  # M_MMAP_THRESHOLD (its maximum)
+            libc.mallopt(-1, 2**30),  # M_TRIM_THRESHOLD
+            libc.mallopt(-2, 64 * 2**20),
+        ]  # M_TOP_PAD
         return "glibc mallopt: mmap 32 MiB, trim 1 GiB, top pad 64 MiB" if all(ok) else "mallopt refused"
     except (OSError, AttributeError):
         return "not glibc: allocator defaults"
 
 
-def run(device: str = "cpu", repeat: int = 10, ops=("ddim_step", "critical_points", "elect"),
-        malloc_tuning: bool = True):
+def run(
+    device: str = "cpu",
+    repeat: int = 10,
+    ops=("ddim_step", "critical_points", "elect"),
+    malloc_tuning: bool = True,
+):
     malloc = tune_malloc() if malloc_tuning else "allocator defaults"
     peak, name, copy_bw = device_peak(device)
     rows: list[Row] = []
@@ -270,11 +315,18 @@ def run(device: str = "cpu", repeat: int = 10, ops=("ddim_step", "critical_point
         for r in rows:
             if r.gbps:
                 r.extra["frac_copy_bw"] = r.gbps * 1e9 / copy_bw
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "device": device, "device_name": name,
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "peak_bw_GBps": peak / 1e9 if peak else None,
-            "copy_bw_GBps": copy_bw / 1e9 if copy_bw else None, "machine": platform.node(),
-            "malloc": malloc, "loadavg": _loadavg()}
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "device": device,
+        "device_name": name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "peak_bw_GBps": peak / 1e9 if peak else None,
+        "copy_bw_GBps": copy_bw / 1e9 if copy_bw else None,
+        "machine": platform.node(),
+        "malloc": malloc,
+        "loadavg": _loadavg(),
+    }
     try:
         import triton
 
@@ -292,16 +344,22 @@ def _loadavg() -> str | None:
 
 
 def format_table(meta, rows, rat) -> str:
-    lines = [f"# wifidiff_fast op benchmark — {meta['date']} — {meta['device_name']} "
-             f"({meta['device']}, torch {meta['torch']}, {meta['threads']} threads)", "",
-             f"malloc: {meta['malloc']}; load average at start: {meta['loadavg']}", "",
-             "| op | implementation | shape | min ms | p50 ms | p90 ms | GB/s | of peak |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# wifidiff_fast op benchmark — {meta['date']} — {meta['device_name']} "
+        f"({meta['device']}, torch {meta['torch']}, {meta['threads']} threads)",
+        "",
+        f"malloc: {meta['malloc']}; load average at start: {meta['loadavg']}",
+        "",
+        "| op | implementation | shape | min ms | p50 ms | p90 ms | GB/s | of peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         gb = f"{r.gbps:.0f}" if r.gbps and meta["device"] == "cuda" else ""
         fr = f"{100 * r.frac_peak:.0f}%" if r.frac_peak else ""
-        lines.append(f"| {r.op} | {r.impl} | {r.shape} | {r.min_ms:.3f} | {r.p50_ms:.3f} | "
-                     f"{r.p90_ms:.3f} | {gb} | {fr} |")
+        lines.append(
+            f"| {r.op} | {r.impl} | {r.shape} | {r.min_ms:.3f} | {r.p50_ms:.3f} | "
+            f"{r.p90_ms:.3f} | {gb} | {fr} |"
+        )
     lines += ["", "| speed-up (min times) | × |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in rat.items()]
     return "\n".join(lines)

@@ -29,7 +29,9 @@ def _inputs(n_maps: int, n_samples: int, seed: int):
     items = []
     for i in range(n_maps):
         sc = scenes[i % len(scenes)]
-        items.append((sc.buildings, draw_samples(sc.rss_dbm, sc.buildings, n_samples, map_seed(seed, i, n_samples))))
+        items.append(
+            (sc.buildings, draw_samples(sc.rss_dbm, sc.buildings, n_samples, map_seed(seed, i, n_samples)))
+        )
     return items
 
 
@@ -39,7 +41,9 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run(workload: str, backend: str, est_kwargs: dict, items, repeats: int, device: torch.device, **kw) -> dict:
+def run(
+    workload: str, backend: str, est_kwargs: dict, items, repeats: int, device: torch.device, **kw
+) -> dict:
     from .. import RadioMapEstimator
 
     est = RadioMapEstimator.from_pretrained(est_kwargs["checkpoint"], device=str(device), backend=backend)
@@ -52,8 +56,13 @@ def run(workload: str, backend: str, est_kwargs: dict, items, repeats: int, devi
         res = est.estimate_batch(items, **kw)
         for s in STAGES:
             per_stage[s].append(res[0].timings_ms.get(s, 0.0))
-    out = {"workload": workload, "backend": backend, "maps": len(items), "repeats": repeats,
-           "peak_mem_mb": round(_peak_mb(device), 1)}
+    out = {
+        "workload": workload,
+        "backend": backend,
+        "maps": len(items),
+        "repeats": repeats,
+        "peak_mem_mb": round(_peak_mb(device), 1),
+    }
     for s in STAGES:
         v = np.asarray(per_stage[s])
         out[f"{s}_p50_ms"] = float(np.percentile(v, 50))
@@ -63,8 +72,11 @@ def run(workload: str, backend: str, est_kwargs: dict, items, repeats: int, devi
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.bench pipeline", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m wifidiff_fast.bench pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", default="small")
     p.add_argument("--device", default="cpu")
     p.add_argument("--candidates", type=int, default=64)
@@ -86,23 +98,39 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, items in workloads:
         for backend in args.backends.split(","):
-            rows.append(run(name, backend, {"checkpoint": args.checkpoint}, items, args.repeats, device, **kw))
+            rows.append(
+                run(name, backend, {"checkpoint": args.checkpoint}, items, args.repeats, device, **kw)
+            )
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"pipeline latency, {args.device}, K={args.candidates}, S={args.steps}, N={args.n} (p50 ms)")
+    table = Table(
+        title=f"pipeline latency, {args.device}, K={args.candidates}, S={args.steps}, N={args.n} (p50 ms)"
+    )
     for col in ("workload", "backend", *STAGES, "total p90", "maps/s", "peak MB", "ref/engine"):
         table.add_column(col, justify="left" if col in ("workload", "backend") else "right")
     for r in rows:
         ref = next((x for x in rows if x["workload"] == r["workload"] and x["backend"] == "reference"), None)
         ratio = f"{ref['total_p50_ms'] / r['total_p50_ms']:.2f}×" if ref else ""
-        table.add_row(r["workload"], r["backend"], *(f"{r[f'{s}_p50_ms']:.1f}" for s in STAGES),
-                      f"{r['total_p90_ms']:.1f}", f"{r['maps_per_s']:.3f}", f"{r['peak_mem_mb']:.0f}", ratio)
+        table.add_row(
+            r["workload"],
+            r["backend"],
+            *(f"{r[f'{s}_p50_ms']:.1f}" for s in STAGES),
+            f"{r['total_p90_ms']:.1f}",
+            f"{r['maps_per_s']:.3f}",
+            f"{r['peak_mem_mb']:.0f}",
+            ratio,
+        )
     Console(width=160).print(table)
     if args.json:
-        meta = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-                or platform.machine(), "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__,
-                "command": " ".join(sys.argv)}
+        meta = {
+            "device": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine(),
+            "cpu_count": __import__("os").cpu_count(),
+            "torch": torch.__version__,
+            "command": " ".join(sys.argv),
+        }
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "rows": rows}, fh, indent=2)
     return 0

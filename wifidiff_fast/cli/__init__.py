@@ -20,8 +20,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, argparse.SUPPRESS) or action.required \
-                or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction)):
+        if (
+            "default" in text
+            or action.default in (None, argparse.SUPPRESS)
+            or action.required
+            or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction))
+        ):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -35,13 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     estimate.add_parser(sub, HelpFormatter)
-    info = sub.add_parser("info", help="versions, op backends and why not, checkpoints, optional extras",
-                          formatter_class=HelpFormatter)
+    info = sub.add_parser(
+        "info",
+        help="versions, op backends and why not, checkpoints, optional extras",
+        formatter_class=HelpFormatter,
+    )
     info.add_argument("--no-build", action="store_true", help="do not compile the native extension")
     simulate.add_parser(sub, HelpFormatter)
     for name, (module, help_text) in passthrough.COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, add_help=False,
-                           description=f"runs {module}.main; `{PROG} {name} --help` lists its options")
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            add_help=False,
+            description=f"runs {module}.main; `{PROG} {name} --help` lists its options",
+        )
         p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -104,9 +115,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 console.print_json(summary)
             elif not args.quiet:
-                rows = [(s["name"], f"{s['freq_mhz']:.0f} MHz", s["prefix"] + "_{buildings.png,samples.csv,truth.npy,sites.csv}")
-                        for s in summary["scenes"]]
-                console.console().print(console.table("wifidiff-fast simulate", rows, ("scene", "carrier", "files")))
+                rows = [
+                    (
+                        s["name"],
+                        f"{s['freq_mhz']:.0f} MHz",
+                        s["prefix"] + "_{buildings.png,samples.csv,truth.npy,sites.csv}",
+                    )
+                    for s in summary["scenes"]
+                ]
+                console.console().print(
+                    console.table("wifidiff-fast simulate", rows, ("scene", "carrier", "files"))
+                )
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return errors.INTERRUPTED

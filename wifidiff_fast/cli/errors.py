@@ -1,9 +1,9 @@
 """Exit codes scripts can trust, and the one place that turns exceptions into them.
 
-    0  success
-    1  internal error (a bug or an unexpected failure; ``--debug`` shows the traceback)
-    2  bad input (files, options, values): one line on stderr that names the fix
-  130  interrupted (Ctrl-C)
+  0  success
+  1  internal error (a bug or an unexpected failure; ``--debug`` shows the traceback)
+  2  bad input (files, options, values): one line on stderr that names the fix
+130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ def first_line(exc: BaseException) -> str:
 
 def exit_code_for(exc: BaseException) -> int:
     # CheckpointError is a ValueError; OSError covers unreadable/unwritable files.
-    if isinstance(exc, (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
-                        NotADirectoryError)):
+    if isinstance(
+        exc,
+        (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError),
+    ):
         return BAD_INPUT
     return INTERNAL
 

@@ -11,8 +11,11 @@ import importlib
 # subcommand -> (module whose main(argv) runs it, one-line help); the ``python -m`` entry modules,
 # which stay put when the code behind them moves
 COMMANDS = {
-    "evaluate": ("wifidiff_fast.eval.cli", "methods × N × data set → markdown + JSON (--dataset examples works "
-                                              "anywhere; brat-val needs the development data)"),
+    "evaluate": (
+        "wifidiff_fast.eval.cli",
+        "methods × N × data set → markdown + JSON (--dataset examples works "
+        "anywhere; brat-val needs the development data)",
+    ),
     "train": ("wifidiff_fast.train.__main__", "train (resumably) and export a checkpoint"),
     "bench": ("wifidiff_fast.bench.__main__", "benchmarks: ops, pipeline, reuse"),
 }

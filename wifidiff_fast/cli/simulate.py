@@ -17,8 +17,12 @@ from .errors import UsageError
 
 
 def add_parser(sub, formatter) -> None:
-    p = sub.add_parser("simulate", help="write simulated scenes (buildings PNG, samples CSV, truth NPY)",
-                       description=__doc__, formatter_class=formatter)
+    p = sub.add_parser(
+        "simulate",
+        help="write simulated scenes (buildings PNG, samples CSV, truth NPY)",
+        description=__doc__,
+        formatter_class=formatter,
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if missing)")
     p.add_argument("--n", type=int, default=1, help="number of scenes")
     p.add_argument("--size", type=int, default=256, help="grid side in pixels")
@@ -39,8 +43,9 @@ def run(args) -> dict:
     protocol = importlib.import_module("wifidiff_fast.data.protocol")
     written = []
     for i, scene in enumerate(simulator.simulate_scenes(args.n, args.size, seed=args.seed)):
-        samples = protocol.draw_samples(scene.rss_dbm, scene.buildings, args.samples,
-                                        protocol.map_seed(args.seed, i, args.samples))
+        samples = protocol.draw_samples(
+            scene.rss_dbm, scene.buildings, args.samples, protocol.map_seed(args.seed, i, args.samples)
+        )
         stem = out / scene.name
         with atomic_path(f"{stem}_buildings.png") as tmp:
             Image.fromarray((scene.buildings * 255).astype(np.uint8)).save(tmp, format="PNG")

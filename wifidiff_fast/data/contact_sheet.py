@@ -16,8 +16,9 @@ import numpy as np
 from .simulator import SimConfig, simulate_batch
 
 
-def contact_sheet(out: str, n: int = 16, size: int = 256, seed: int = 0, dpi: int = 60,
-                  scenario: str = "mixed") -> None:
+def contact_sheet(
+    out: str, n: int = 16, size: int = 256, seed: int = 0, dpi: int = 60, scenario: str = "mixed"
+) -> None:
     """Simulate ``n`` maps and save them as a PNG grid at ``out``."""
     import matplotlib
 
@@ -31,8 +32,9 @@ def contact_sheet(out: str, n: int = 16, size: int = 256, seed: int = 0, dpi: in
     vmin, vmax = np.nanpercentile(rss, 1), np.nanmax(rss)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.9, 2.75 * rows), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.6 * cols + 0.9, 2.75 * rows), squeeze=False, layout="constrained"
+    )
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("black")
     im = None
@@ -44,11 +46,9 @@ def contact_sheet(out: str, n: int = 16, size: int = 256, seed: int = 0, dpi: in
         for r, c in sb.tx_rc[i, : int(sb.n_tx[i])].numpy():
             rc, cc = np.clip(r, 0, size - 1), np.clip(c, 0, size - 1)
             inside = (rc, cc) == (r, c)
-            ax.plot(cc, rc, "x" if inside else "^", color="red", ms=7 if inside else 5, mew=2,
-                    clip_on=False)
+            ax.plot(cc, rc, "x" if inside else "^", color="red", ms=7 if inside else 5, mew=2, clip_on=False)
         kind = "region" if bool(sb.is_region[i]) else ("mast" if bool(sb.is_mast[i]) else "AP")
-        ax.set_title(f"{kind} {float(sb.freq_mhz[i]):.0f} MHz {float(sb.pixel_m[i]):.1f} m/px",
-                     fontsize=8)
+        ax.set_title(f"{kind} {float(sb.freq_mhz[i]):.0f} MHz {float(sb.pixel_m[i]):.1f} m/px", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label="RSS [dBm] (buildings black)")
     fig.savefig(out, dpi=dpi)
     plt.close(fig)

@@ -92,8 +92,9 @@ def random_layouts(
     sc_center = torch.rand((B, _N_SCATTER, 2), generator=g) * N
     sc_half = _u(g, (B, _N_SCATTER, 2), 3, 20) * scale[:, None, None]
     sc_half = torch.maximum(sc_half, torch.tensor(0.6))
-    sc_rot = torch.where(torch.rand((B, _N_SCATTER), generator=g) < 0.5, 0.0,
-                         _u(g, (B, _N_SCATTER), 0, math.pi / 2))
+    sc_rot = torch.where(
+        torch.rand((B, _N_SCATTER), generator=g) < 0.5, 0.0, _u(g, (B, _N_SCATTER), 0, math.pi / 2)
+    )
     sc_prio = torch.rand((B, _N_SCATTER), generator=g)
 
     op_on = torch.rand((B, _N_OPEN), generator=g) < 0.5
@@ -109,8 +110,11 @@ def random_layouts(
     # ---- rasterise on device ----
     dev = torch.device(device)
     to = lambda t: t.to(dev)  # noqa: E731
-    rr, cc = torch.meshgrid(torch.arange(N, device=dev, dtype=torch.float32),
-                            torch.arange(N, device=dev, dtype=torch.float32), indexing="ij")
+    rr, cc = torch.meshgrid(
+        torch.arange(N, device=dev, dtype=torch.float32),
+        torch.arange(N, device=dev, dtype=torch.float32),
+        indexing="ij",
+    )
     rr, cc = rr.reshape(1, -1), cc.reshape(1, -1)  # [1, HW]
     ca, sa = to(angle.cos())[:, None], to(angle.sin())[:, None]
     u = rr * ca + cc * sa + to(offset[:, :1])  # [B, HW] grid-frame coordinates
@@ -129,9 +133,14 @@ def random_layouts(
     ins = torch.gather(to(inset), 2, lot[:, None].expand(-1, 4, -1))  # [B, 4, HW]
     half_gap = to(gap)[:, None] * 0.5
     gu, gv = half_gap * nu / L, half_gap * nv / L  # the alley as a lot fraction
-    in_lot = ((fu >= 0) & (fv >= 0)
-              & (pu >= ins[:, 0] + gu) & (pu <= 1 - ins[:, 1] - gu)
-              & (pv >= ins[:, 2] + gv) & (pv <= 1 - ins[:, 3] - gv))
+    in_lot = (
+        (fu >= 0)
+        & (fv >= 0)
+        & (pu >= ins[:, 0] + gu)
+        & (pu <= 1 - ins[:, 1] - gu)
+        & (pv >= ins[:, 2] + gv)
+        & (pv <= 1 - ins[:, 3] - gv)
+    )
     grid_on = to(style < 0.8)[:, None]
     prio = torch.where(in_lot & grid_on, torch.gather(to(lot_prio), 1, lot), -1.0)
 

@@ -32,9 +32,7 @@ BRAT_CREDIT = (
     "BRAT-Lab (UC Davis) WinProp radio maps via Lxj321/RadioGAT-Multi-band-Radiomap-Reconstruction; "
     "cite Zhang et al., IEEE Commun. Mag. 2024 and IEEE TWC 2024"
 )
-RMS_CREDIT = (
-    "RadioMapSeer (Levie et al., RadioUNet, IEEE TWC 2021; Yapar et al.), MIT, via chg0901/RadioDiff"
-)
+RMS_CREDIT = "RadioMapSeer (Levie et al., RadioUNet, IEEE TWC 2021; Yapar et al.), MIT, via chg0901/RadioDiff"
 URBAN3D_CREDIT = "UrbanRadio3D / RadioDiff-3D (Wang et al., IEEE TNSE 2025), MIT, UNIC-Lab/UrbanRadio3D"
 # The three 8-frame UrbanRadio3D files whose labels do not check out (see the data README).
 URBAN3D_SUSPECT = ("1", "128_223_106", "136_172_24")
@@ -64,8 +62,13 @@ def load_brat_region(index: int, data_dir: str | Path | None = None) -> BratRegi
     root = Path(data_dir) if data_dir is not None else _env.data_dir()
     path = _require(root / "brat" / f"region{index}.npz", f"BRAT region {index}")
     with np.load(path, allow_pickle=False) as z:
-        return BratRegion(index, z["rss_dbm"].astype(np.float32), z["buildings"].astype(np.uint8),
-                          z["freqs_mhz"].astype(np.int64), z["tx_rc"].astype(np.int64))
+        return BratRegion(
+            index,
+            z["rss_dbm"].astype(np.float32),
+            z["buildings"].astype(np.uint8),
+            z["freqs_mhz"].astype(np.int64),
+            z["tx_rc"].astype(np.int64),
+        )
 
 
 def crop_origins(height: int, width: int, size: int = CROP) -> list[tuple[int, int]]:
@@ -77,15 +80,17 @@ def crop_origins(height: int, width: int, size: int = CROP) -> list[tuple[int, i
     return [(r, c) for r in rows for c in cols]
 
 
-def brat_scenes(index: int, bands_mhz: tuple[int, ...] | None = None, size: int = CROP,
-                data_dir: str | Path | None = None) -> list[Scene]:
+def brat_scenes(
+    index: int, bands_mhz: tuple[int, ...] | None = None, size: int = CROP, data_dir: str | Path | None = None
+) -> list[Scene]:
     """The deterministic 256×256 evaluation crops of one BRAT region, for each band."""
     region = load_brat_region(index, data_dir)
     return region_crops(region, crop_origins(*region.buildings.shape, size=size), bands_mhz, size)
 
 
-def region_crops(region: BratRegion, origins, bands_mhz: tuple[int, ...] | None = None, size: int = CROP,
-                 tag: str = "") -> list[Scene]:
+def region_crops(
+    region: BratRegion, origins, bands_mhz: tuple[int, ...] | None = None, size: int = CROP, tag: str = ""
+) -> list[Scene]:
     """Scenes ``brat{k}{tag}_{f}MHz_r{r}c{c}`` of a region at the given crop corners, band by band
     (every band if ``bands_mhz`` is None); the sites keep their position relative to each crop."""
     scenes = []
@@ -93,14 +98,16 @@ def region_crops(region: BratRegion, origins, bands_mhz: tuple[int, ...] | None 
         if bands_mhz is not None and f not in bands_mhz:
             continue
         for r, c in origins:
-            scenes.append(Scene(
-                name=f"brat{region.index}{tag}_{f}MHz_r{r}c{c}",
-                rss_dbm=region.rss_dbm[j, r:r + size, c:c + size],
-                buildings=region.buildings[r:r + size, c:c + size],
-                freq_mhz=float(f),
-                tx_rc=region.tx_rc - np.array([r, c]),
-                source=BRAT_CREDIT,
-            ))
+            scenes.append(
+                Scene(
+                    name=f"brat{region.index}{tag}_{f}MHz_r{r}c{c}",
+                    rss_dbm=region.rss_dbm[j, r : r + size, c : c + size],
+                    buildings=region.buildings[r : r + size, c : c + size],
+                    freq_mhz=float(f),
+                    tx_rc=region.tx_rc - np.array([r, c]),
+                    source=BRAT_CREDIT,
+                )
+            )
     return scenes
 
 
@@ -116,9 +123,16 @@ def radiomapseer_scenes(data_dir: str | Path | None = None) -> list[Scene]:
     path = _require(root / "radiomapseer_like" / "radiomapseer_map0_dpm.npz", "RadioMapSeer maps")
     with np.load(path, allow_pickle=False) as z:
         buildings = z["buildings_common"].astype(np.uint8)
-        return [Scene(name=f"rms_{name}", rss_dbm=gray_to_dbm(g), buildings=buildings,
-                      tx_rc=tx[None], source=RMS_CREDIT)
-                for name, g, tx in zip(z["names"].tolist(), z["gain_u8"], z["tx_rc"])]
+        return [
+            Scene(
+                name=f"rms_{name}",
+                rss_dbm=gray_to_dbm(g),
+                buildings=buildings,
+                tx_rc=tx[None],
+                source=RMS_CREDIT,
+            )
+            for name, g, tx in zip(z["names"].tolist(), z["gain_u8"], z["tx_rc"])
+        ]
 
 
 def urbanradio3d_scenes(data_dir: str | Path | None = None) -> list[Scene]:
@@ -127,10 +141,17 @@ def urbanradio3d_scenes(data_dir: str | Path | None = None) -> list[Scene]:
     root = Path(data_dir) if data_dir is not None else _env.data_dir()
     path = _require(root / "radiomapseer_like" / "urbanradio3d_frame0.npz", "UrbanRadio3D maps")
     with np.load(path, allow_pickle=False) as z:
-        return [Scene(name=f"ur3d_{name}", rss_dbm=gray_to_dbm(g), buildings=b, tx_rc=tx[None],
-                      source=URBAN3D_CREDIT)
-                for name, g, b, tx in zip(z["names"].tolist(), z["gain_u8"], z["buildings"], z["tx_rc"])
-                if name not in URBAN3D_SUSPECT]
+        return [
+            Scene(
+                name=f"ur3d_{name}",
+                rss_dbm=gray_to_dbm(g),
+                buildings=b,
+                tx_rc=tx[None],
+                source=URBAN3D_CREDIT,
+            )
+            for name, g, b, tx in zip(z["names"].tolist(), z["gain_u8"], z["buildings"], z["tx_rc"])
+            if name not in URBAN3D_SUSPECT
+        ]
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -141,9 +162,16 @@ def example_scenes() -> list[Scene]:
     scenes = []
     for path in sorted(EXAMPLES_DIR.glob("*.npz")):
         with np.load(path, allow_pickle=False) as z:
-            scenes.append(Scene(name=path.stem, rss_dbm=z["rss_dbm"], buildings=z["buildings"],
-                                freq_mhz=float(z["freq_mhz"]) if "freq_mhz" in z.files else None,
-                                tx_rc=z["tx_rc"], source=str(z["source"])))
+            scenes.append(
+                Scene(
+                    name=path.stem,
+                    rss_dbm=z["rss_dbm"],
+                    buildings=z["buildings"],
+                    freq_mhz=float(z["freq_mhz"]) if "freq_mhz" in z.files else None,
+                    tx_rc=z["tx_rc"],
+                    source=str(z["source"]),
+                )
+            )
     if not scenes:
         raise FileNotFoundError(f"no bundled example scenes in {EXAMPLES_DIR}; the install is incomplete")
     return scenes
@@ -152,6 +180,7 @@ def example_scenes() -> list[Scene]:
 # ---------------------------------------------------------------------------------------------
 # User files
 # ---------------------------------------------------------------------------------------------
+
 
 def load_buildings_file(path: str | Path) -> np.ndarray:
     """Buildings from ``.npy`` (0/1 array) or an image (``.png``/...; non-zero = building)."""
@@ -195,7 +224,9 @@ def load_samples_csv(path: str | Path) -> np.ndarray:
                         raise ValueError(f"{path}: header must be row,col,rss_dbm, got {','.join(names)}")
                     continue
                 if len(record) != 3:
-                    raise ValueError(f"{path}:{lineno}: expected 3 columns row,col,rss_dbm, got {len(record)}")
+                    raise ValueError(
+                        f"{path}:{lineno}: expected 3 columns row,col,rss_dbm, got {len(record)}"
+                    )
                 try:
                     rows.append([float(c) for c in record])
                 except ValueError:

@@ -38,8 +38,9 @@ def draw_samples(rss_dbm: np.ndarray, buildings, n: int, rng: np.random.Generato
     return np.stack([rows, cols, values], axis=1)
 
 
-def rasterise(samples: np.ndarray, shape: tuple[int, int], p_min: float = P_MIN_DBM,
-              p_max: float = P_MAX_DBM) -> tuple[torch.Tensor, torch.Tensor]:
+def rasterise(
+    samples: np.ndarray, shape: tuple[int, int], p_min: float = P_MIN_DBM, p_max: float = P_MAX_DBM
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples → (S, M) rasters ``float32 [H, W]``: S = model-space value at sample pixels, M = 1 there.
 
     ``samples`` must already be validated (integer pixels, no duplicates).

@@ -71,7 +71,9 @@ def check_samples(samples, buildings: np.ndarray, rss_range: tuple[float, float]
     """
     s = _as_numeric_array(samples, "samples").astype(np.float64)
     if s.ndim != 2 or s.shape[1] != 3:
-        raise ValueError(f"samples must be an [N, 3] array of (row, col, rss_dbm), got shape {tuple(s.shape)}")
+        raise ValueError(
+            f"samples must be an [N, 3] array of (row, col, rss_dbm), got shape {tuple(s.shape)}"
+        )
     if s.shape[0] == 0:
         raise ValueError("samples is empty: at least one measurement (N >= 1) is needed")
     if not np.all(np.isfinite(s)):
@@ -86,9 +88,7 @@ def check_samples(samples, buildings: np.ndarray, rss_range: tuple[float, float]
     outside = (rows < 0) | (rows >= h) | (cols < 0) | (cols >= w)
     if outside.any():
         bad = int(np.argmax(outside))
-        raise ValueError(
-            f"sample {bad} at (row={rows[bad]}, col={cols[bad]}) is outside the {h}x{w} grid"
-        )
+        raise ValueError(f"sample {bad} at (row={rows[bad]}, col={cols[bad]}) is outside the {h}x{w} grid")
     on_building = buildings[rows, cols] == 1
     if on_building.any():
         bad = int(np.argmax(on_building))
@@ -107,7 +107,8 @@ def check_samples(samples, buildings: np.ndarray, rss_range: tuple[float, float]
                 f"{int(outside_range.sum())} sample(s) lie outside the checkpoint's RSS range "
                 f"{lo:g}..{hi:g} dBm, e.g. sample {bad} = {s[bad, 2]:g} dBm. Check the units (dBm, not "
                 f"dB gain or mW); to keep such readings, clip them to the range yourself "
-                f"(np.clip(rss, {lo:g}, {hi:g}); the CLI's --clip-rss)")
+                f"(np.clip(rss, {lo:g}, {hi:g}); the CLI's --clip-rss)"
+            )
     linear = rows * w + cols
     uniq, inverse = np.unique(linear, return_inverse=True)
     if uniq.size == linear.size:

@@ -59,8 +59,15 @@ class RayExecutor:
     """``RayExecutor(estimator, address=None, workers=None)``: connects to ``address`` (or the
     running Ray session, or starts a local one, which :meth:`close` shuts down again)."""
 
-    def __init__(self, estimator, address: str | None = None, workers: int | None = None, retries: int = 2,
-                 max_in_flight: int | None = None, threads_per_worker: int | None = None):
+    def __init__(
+        self,
+        estimator,
+        address: str | None = None,
+        workers: int | None = None,
+        retries: int = 2,
+        max_in_flight: int | None = None,
+        threads_per_worker: int | None = None,
+    ):
         try:
             import ray
         except ImportError:
@@ -68,8 +75,7 @@ class RayExecutor:
         self.ray = ray
         self.started = False
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
             self.started = True
         resources = ray.cluster_resources()
         on_gpu = estimator.device.type == "cuda" and resources.get("GPU", 0) >= 1
@@ -85,12 +91,15 @@ class RayExecutor:
             threads_per_worker = torch.get_num_threads()
         self.max_in_flight = max_in_flight or 2 * n
         # kept on self: a restarting actor reads it again, so it must outlive the constructor
-        self._model = ray.put((estimator.nets, estimator.config, "cuda" if on_gpu else "cpu",
-                               estimator.backend or "auto"))
+        self._model = ray.put(
+            (estimator.nets, estimator.config, "cuda" if on_gpu else "cpu", estimator.backend or "auto")
+        )
         options = dict(num_gpus=1) if on_gpu else dict(num_cpus=1)
         cls = _actor_class()
-        self.actors = [cls.options(max_restarts=retries, **options).remote(self._model, threads_per_worker)
-                       for _ in range(n)]
+        self.actors = [
+            cls.options(max_restarts=retries, **options).remote(self._model, threads_per_worker)
+            for _ in range(n)
+        ]
         self.retried = 0
 
     def _submit(self, actor, method: str, args):
@@ -100,7 +109,7 @@ class RayExecutor:
         """Yield ``method(*args)`` for every args tuple, in order, from the actors."""
         ray = self.ray
         free = deque(self.actors)
-        pending: dict = {}          # ref -> (index, actor, attempt)
+        pending: dict = {}  # ref -> (index, actor, attempt)
         done: dict[int, object] = {}
         next_out, next_in = 0, 0
         total = len(args_list)

@@ -28,9 +28,15 @@ BATCH_WAIT_S = 0.02
 
 @serve.deployment
 class EstimatorDeployment:
-    def __init__(self, checkpoint: str = "small", device: str = "cpu", estimate_kwargs: dict | None = None,
-                 max_batch_size: int = MAX_BATCH, batch_wait_timeout_s: float = BATCH_WAIT_S,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        checkpoint: str = "small",
+        device: str = "cpu",
+        estimate_kwargs: dict | None = None,
+        max_batch_size: int = MAX_BATCH,
+        batch_wait_timeout_s: float = BATCH_WAIT_S,
+        threads: int | None = None,
+    ):
         from ..pipeline.estimator import RadioMapEstimator
 
         if threads:
@@ -66,9 +72,14 @@ class EstimatorDeployment:
                 for i in idx:
                     answers[i] = {"ok": False, "error": str(exc)}
             for i, res in zip(idx, results or []):
-                answers[i] = {"ok": True, "rss_dbm": res.rss_dbm, "uncertainty_db": res.uncertainty_db,
-                              "mode": res.mode, "n_sites": res.n_sites,
-                              "transmitters": None if res.transmitters is None else res.transmitters[: res.n_sites]}
+                answers[i] = {
+                    "ok": True,
+                    "rss_dbm": res.rss_dbm,
+                    "uncertainty_db": res.uncertainty_db,
+                    "mode": res.mode,
+                    "n_sites": res.n_sites,
+                    "transmitters": None if res.transmitters is None else res.transmitters[: res.n_sites],
+                }
         return answers  # type: ignore[return-value]
 
     async def estimate(self, buildings, samples) -> dict:
@@ -79,7 +90,9 @@ class EstimatorDeployment:
 
     async def __call__(self, request) -> dict:
         body = await request.json()
-        out = await self.estimate(np.asarray(body["buildings"]), np.asarray(body["samples"], dtype=np.float64))
+        out = await self.estimate(
+            np.asarray(body["buildings"]), np.asarray(body["samples"], dtype=np.float64)
+        )
         return {k: _listify(v) for k, v in out.items()}
 
 
@@ -93,10 +106,18 @@ def _listify(v):
     return v
 
 
-def app(checkpoint: str = "small", device: str = "cpu", num_replicas: int = 1, max_batch_size: int = MAX_BATCH,
-        batch_wait_timeout_s: float = BATCH_WAIT_S, threads: int | None = None, **estimate_kwargs):
+def app(
+    checkpoint: str = "small",
+    device: str = "cpu",
+    num_replicas: int = 1,
+    max_batch_size: int = MAX_BATCH,
+    batch_wait_timeout_s: float = BATCH_WAIT_S,
+    threads: int | None = None,
+    **estimate_kwargs,
+):
     """The deployment bound to its arguments, ready for ``serve.run``; ``estimate_kwargs`` (mode,
     seed, freq_mhz, ...) apply to every request. ``threads``: torch intra-op threads per replica
     (default: Ray's, the replica's CPUs)."""
     return EstimatorDeployment.options(num_replicas=num_replicas).bind(
-        checkpoint, device, estimate_kwargs, max_batch_size, batch_wait_timeout_s, threads)
+        checkpoint, device, estimate_kwargs, max_batch_size, batch_wait_timeout_s, threads
+    )

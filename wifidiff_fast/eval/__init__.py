@@ -8,5 +8,17 @@ asked for.
 from .baselines import BASELINES, idw, kriging, rbf
 from .metrics import METRICS, all_metrics, mse, nmse, psnr, rmse, rmse_db, ssim
 
-__all__ = ["mse", "rmse", "nmse", "psnr", "ssim", "rmse_db", "all_metrics", "METRICS",
-           "idw", "rbf", "kriging", "BASELINES"]
+__all__ = [
+    "mse",
+    "rmse",
+    "nmse",
+    "psnr",
+    "ssim",
+    "rmse_db",
+    "all_metrics",
+    "METRICS",
+    "idw",
+    "rbf",
+    "kriging",
+    "BASELINES",
+]

@@ -39,7 +39,16 @@ from scipy.spatial import cKDTree
 
 from ..data.validate import check_buildings, check_samples
 
-__all__ = ["idw", "rbf", "kriging", "ordinary_kriging", "BASELINES", "IDW_K", "KRIGING_MIN_SAMPLES", "KRIGING_VARIOGRAM"]
+__all__ = [
+    "idw",
+    "rbf",
+    "kriging",
+    "ordinary_kriging",
+    "BASELINES",
+    "IDW_K",
+    "KRIGING_MIN_SAMPLES",
+    "KRIGING_VARIOGRAM",
+]
 
 IDW_K = 8
 KRIGING_MIN_SAMPLES = 5
@@ -121,10 +130,17 @@ def _krige(s: np.ndarray, open_rc: np.ndarray, pseudo_inv: bool, backend: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pykrige warns on ill-conditioned fits; we check the output
-        ok = OrdinaryKriging(s[:, 1], s[:, 0], s[:, 2], variogram_model=KRIGING_VARIOGRAM,
-                             exact_values=True, pseudo_inv=pseudo_inv)
-        values, variance = ok.execute("points", open_rc[:, 1].astype(np.float64),
-                                      open_rc[:, 0].astype(np.float64), backend=backend)
+        ok = OrdinaryKriging(
+            s[:, 1],
+            s[:, 0],
+            s[:, 2],
+            variogram_model=KRIGING_VARIOGRAM,
+            exact_values=True,
+            pseudo_inv=pseudo_inv,
+        )
+        values, variance = ok.execute(
+            "points", open_rc[:, 1].astype(np.float64), open_rc[:, 0].astype(np.float64), backend=backend
+        )
     values = np.asarray(values, dtype=np.float64)
     variance = np.asarray(variance, dtype=np.float64)
     if not (np.all(np.isfinite(values)) and np.all(np.isfinite(variance))):

@@ -21,7 +21,7 @@ import argparse
 import json
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +51,12 @@ def _loc_errors(sites_rc: np.ndarray, tx_rc: np.ndarray, size: int) -> list[floa
 def _sites_in_margin(scene, margin: float) -> np.ndarray:
     H, W = scene.shape
     t = scene.tx_rc.astype(np.float64)
-    keep = ((t[:, 0] >= -margin * H) & (t[:, 0] <= H - 1 + margin * H)
-            & (t[:, 1] >= -margin * W) & (t[:, 1] <= W - 1 + margin * W))
+    keep = (
+        (t[:, 0] >= -margin * H)
+        & (t[:, 0] <= H - 1 + margin * H)
+        & (t[:, 1] >= -margin * W)
+        & (t[:, 1] <= W - 1 + margin * W)
+    )
     return t[keep]
 
 
@@ -64,9 +68,21 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, seed: int,
-        calibration: str | None, data_dir=None, log=print, learned: str | None = None, overrides: dict | None = None,
-        true_sites: bool = False) -> list[dict]:
+def run(
+    fit_region: int,
+    score_region: int,
+    out: Path,
+    windows: int,
+    bands,
+    ns,
+    seed: int,
+    calibration: str | None,
+    data_dir=None,
+    log=print,
+    learned: str | None = None,
+    overrides: dict | None = None,
+    true_sites: bool = False,
+) -> list[dict]:
     if calibration:
         params = load_calibration(calibration)
         cal_note = f"file {calibration}"
@@ -94,8 +110,10 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
         # the shipped "small" trained on region 1 only (its training.data); newer records say so
         trained_on = est.config.get("training", {}).get("brat_regions", [1])
         if score_region in trained_on:
-            raise SystemExit(f"--learned {learned}: its networks trained on BRAT region(s) {trained_on}; "
-                             f"scoring region {score_region} with them would not be a cross-region check")
+            raise SystemExit(
+                f"--learned {learned}: its networks trained on BRAT region(s) {trained_on}; "
+                f"scoring region {score_region} with them would not be a cross-region check"
+            )
     if overrides:
         settings = PhysicsSettings.from_dict(_merge(settings.to_dict(), overrides))
     log(f"physics settings: {json.dumps(settings.to_dict())}")
@@ -110,21 +128,36 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 for name, fn in (("idw", idw), ("kriging", kriging)):
                     t0 = time.perf_counter()
                     pred = fn(sc.buildings, s)
-                    row[name] = {"ms": (time.perf_counter() - t0) * 1e3,
-                                 "rmse_db": float(np.sqrt(np.mean((pred[mask] - sc.rss_dbm[mask]) ** 2))),
-                                 "mse": _mse_unit(pred, sc.rss_dbm, mask)}
+                    row[name] = {
+                        "ms": (time.perf_counter() - t0) * 1e3,
+                        "rmse_db": float(np.sqrt(np.mean((pred[mask] - sc.rss_dbm[mask]) ** 2))),
+                        "mse": _mse_unit(pred, sc.rss_dbm, mask),
+                    }
                 t0 = time.perf_counter()
-                r_hat = None if est is None else est.estimate(sc.buildings, s, mode="diffusion", candidates=0,
-                                                              seed=seed).R_hat_dbm
+                r_hat = (
+                    None
+                    if est is None
+                    else est.estimate(sc.buildings, s, mode="diffusion", candidates=0, seed=seed).R_hat_dbm
+                )
                 # --true-sites: the oracle that knows where the sites are (bounds what localisation
                 # loses); like the search, it sees the sites within the margin around the window
-                pm = physics_map(sc.buildings, s, params, sc.freq_mhz, settings, seed, learned_dbm=r_hat,
-                                 transmitters=_sites_in_margin(sc, settings.localise.margin) if true_sites else None)
+                pm = physics_map(
+                    sc.buildings,
+                    s,
+                    params,
+                    sc.freq_mhz,
+                    settings,
+                    seed,
+                    learned_dbm=r_hat,
+                    transmitters=_sites_in_margin(sc, settings.localise.margin) if true_sites else None,
+                )
                 ms = (time.perf_counter() - t0) * 1e3
                 err = pm.rss_dbm[mask] - sc.rss_dbm[mask]
                 sites = np.array([h.rc() for h in pm.localisation.sites])
                 row["physics"] = {
-                    "ms": ms, "rmse_db": float(np.sqrt(np.mean(err**2))), "mse": _mse_unit(pm.rss_dbm, sc.rss_dbm, mask),
+                    "ms": ms,
+                    "rmse_db": float(np.sqrt(np.mean(err**2))),
+                    "mse": _mse_unit(pm.rss_dbm, sc.rss_dbm, mask),
                     "coverage_2sigma": float(np.mean(np.abs(err) <= 2 * pm.sigma_db[mask])),
                     "loc_err_px": _loc_errors(sites, sc.tx_rc, sc.shape[0]),
                     "n_sites": len(sites),
@@ -132,12 +165,22 @@ def run(fit_region: int, score_region: int, out: Path, windows: int, bands, ns, 
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()
                 rows.append(row)
-                log(f"{sc.name} N={n}: kriging {row['kriging']['rmse_db']:.2f} dB, physics "
-                    f"{row['physics']['rmse_db']:.2f} dB ({ms / 1e3:.1f} s)")
-    meta = {"fit_region": fit_region, "score_region": score_region, "calibration": cal_note,
-            "learned_fallback": learned, "true_sites": true_sites, "settings": settings.to_dict(),
-            "params": params.to_dict(), "windows": windows, "bands": list(bands) if bands else "all",
-            "seed": seed}
+                log(
+                    f"{sc.name} N={n}: kriging {row['kriging']['rmse_db']:.2f} dB, physics "
+                    f"{row['physics']['rmse_db']:.2f} dB ({ms / 1e3:.1f} s)"
+                )
+    meta = {
+        "fit_region": fit_region,
+        "score_region": score_region,
+        "calibration": cal_note,
+        "learned_fallback": learned,
+        "true_sites": true_sites,
+        "settings": settings.to_dict(),
+        "params": params.to_dict(),
+        "windows": windows,
+        "bands": list(bands) if bands else "all",
+        "seed": seed,
+    }
     return rows, meta
 
 
@@ -155,8 +198,10 @@ def summarise(rows: list[dict], meta: dict) -> dict:
             errs = [e for r in sel for e in r["physics"]["loc_err_px"]]
             out.setdefault(g, {})[str(n)] = {
                 "maps": len(sel),
-                "rmse_db": {m: float(np.sqrt(np.mean([r[m]["rmse_db"] ** 2 for r in sel])))
-                            for m in ("idw", "kriging", "physics")},
+                "rmse_db": {
+                    m: float(np.sqrt(np.mean([r[m]["rmse_db"] ** 2 for r in sel])))
+                    for m in ("idw", "kriging", "physics")
+                },
                 "mse": mse,
                 "gain_vs_best_peer": best_peer / mse["physics"],
                 "loc_median_px": float(np.median(errs)) if errs else None,
@@ -165,27 +210,36 @@ def summarise(rows: list[dict], meta: dict) -> dict:
                 "physics_median_ms": float(np.median([r["physics"]["ms"] for r in sel])),
                 "kriging_median_ms": float(np.median([r["kriging"]["ms"] for r in sel])),
             }
-    return {"meta": meta, "summary": out,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"}
+    return {
+        "meta": meta,
+        "summary": out,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads",
+    }
 
 
 def to_markdown(report: dict) -> str:
     m = report["meta"]
-    lines = [f"# Cross-region: prior calibrated on BRAT region {m['fit_region']}, scored on region "
-             f"{m['score_region']}", "",
-             f"{report['date']}, {report['machine']}; {m['windows']} site-holding 256² windows × bands "
-             f"{m['bands']}; calibration: {m['calibration']}; learned fallback: "
-             f"{m.get('learned_fallback') or 'none'}; true sites given: {bool(m.get('true_sites'))}.", "",
-             "| bands | N | maps | IDW dB | kriging dB | physics dB | MSE gain vs best peer | loc. median / p90 px | ±2σ coverage | physics ms (median) | kriging ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Cross-region: prior calibrated on BRAT region {m['fit_region']}, scored on region "
+        f"{m['score_region']}",
+        "",
+        f"{report['date']}, {report['machine']}; {m['windows']} site-holding 256² windows × bands "
+        f"{m['bands']}; calibration: {m['calibration']}; learned fallback: "
+        f"{m.get('learned_fallback') or 'none'}; true sites given: {bool(m.get('true_sites'))}.",
+        "",
+        "| bands | N | maps | IDW dB | kriging dB | physics dB | MSE gain vs best peer | loc. median / p90 px | ±2σ coverage | physics ms (median) | kriging ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for g, by_n in report["summary"].items():
         for n, c in by_n.items():
             r = c["rmse_db"]
             loc = "—" if c["loc_median_px"] is None else f"{c['loc_median_px']:.1f} / {c['loc_p90_px']:.1f}"
-            lines.append(f"| {g} | {n} | {c['maps']} | {r['idw']:.2f} | {r['kriging']:.2f} | {r['physics']:.2f} | "
-                         f"{c['gain_vs_best_peer']:.2f}× | {loc} | {c['coverage_2sigma']:.2f} | "
-                         f"{c['physics_median_ms']:.0f} | {c['kriging_median_ms']:.0f} |")
+            lines.append(
+                f"| {g} | {n} | {c['maps']} | {r['idw']:.2f} | {r['kriging']:.2f} | {r['physics']:.2f} | "
+                f"{c['gain_vs_best_peer']:.2f}× | {loc} | {c['coverage_2sigma']:.2f} | "
+                f"{c['physics_median_ms']:.0f} | {c['kriging_median_ms']:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -200,14 +254,25 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibration", default=None, help="a calibration JSON instead of fitting on --fit")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--learned", default=None, metavar="CHECKPOINT",
-                    help="let this checkpoint's boost map compete as an explanation (the estimator's "
-                         "default); refused when its networks trained on the scored region")
-    ap.add_argument("--true-sites", action="store_true",
-                    help="give the physics path the true sites (an oracle: what perfect localisation would reach)")
-    ap.add_argument("--settings", default=None, metavar="JSON",
-                    help='physics-settings overrides, e.g. \'{"localise": {"inside_sigma_px": 32}}\' '
-                         "(default: the --learned checkpoint's settings, else PhysicsSettings())")
+    ap.add_argument(
+        "--learned",
+        default=None,
+        metavar="CHECKPOINT",
+        help="let this checkpoint's boost map compete as an explanation (the estimator's "
+        "default); refused when its networks trained on the scored region",
+    )
+    ap.add_argument(
+        "--true-sites",
+        action="store_true",
+        help="give the physics path the true sites (an oracle: what perfect localisation would reach)",
+    )
+    ap.add_argument(
+        "--settings",
+        default=None,
+        metavar="JSON",
+        help='physics-settings overrides, e.g. \'{"localise": {"inside_sigma_px": 32}}\' '
+        "(default: the --learned checkpoint's settings, else PhysicsSettings())",
+    )
     args = ap.parse_args(argv)
     if args.fit == args.score:
         raise SystemExit("--fit and --score must differ: this is a cross-region check")
@@ -215,9 +280,20 @@ def main(argv=None) -> None:
     bands = None if args.bands == "all" else tuple(int(b) for b in args.bands.split(","))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows, meta = run(args.fit, args.score, out, args.windows, bands, [int(x) for x in args.n.split(",")],
-                     args.seed, args.calibration, args.data_dir, learned=args.learned,
-                     true_sites=args.true_sites, overrides=json.loads(args.settings) if args.settings else None)
+    rows, meta = run(
+        args.fit,
+        args.score,
+        out,
+        args.windows,
+        bands,
+        [int(x) for x in args.n.split(",")],
+        args.seed,
+        args.calibration,
+        args.data_dir,
+        learned=args.learned,
+        true_sites=args.true_sites,
+        overrides=json.loads(args.settings) if args.settings else None,
+    )
     report = summarise(rows, meta)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(to_markdown(report))

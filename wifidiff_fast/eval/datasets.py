@@ -17,8 +17,8 @@ first ``limit`` scenes (in the loader's deterministic order).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..data import loaders
 from ..data.scene import Scene

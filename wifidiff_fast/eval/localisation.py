@@ -27,7 +27,7 @@ import argparse
 import json
 import platform
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +65,11 @@ def _trained_regions(ckpt) -> set[int]:
 def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None, calibrations=None) -> dict:
     """Errors per search and N. With ``learned`` (a heat-map checkpoint) the learned searches join
     on the regions it never trained on, and every search is also reported on those alone."""
-    cal = ({k: load_calibration(calibrations[k - 1]) for k in (1, 2)} if calibrations else
-           {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)})
+    cal = (
+        {k: load_calibration(calibrations[k - 1]) for k in (1, 2)}
+        if calibrations
+        else {k: calibrate(load_brat_region(k, data_dir), log=lambda *_: None) for k in (1, 2)}
+    )
     net, unseen = None, set()
     if learned is not None:
         from ..models.heatmap import load_heatmap
@@ -76,12 +79,26 @@ def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None, cal
             raise SystemExit(f"{learned} trained on both regions: no region is left to score it on")
 
     def abs_search(params, cfg, starts=None):
-        return lambda sc, s: np.array([h.rc() for h in localise(sc.buildings, s, params, sc.freq_mhz, cfg, seed,
-                                                                  extra_starts=starts(sc, s) if starts else None).sites])
+        return lambda sc, s: np.array(
+            [
+                h.rc()
+                for h in localise(
+                    sc.buildings,
+                    s,
+                    params,
+                    sc.freq_mhz,
+                    cfg,
+                    seed,
+                    extra_starts=starts(sc, s) if starts else None,
+                ).sites
+            ]
+        )
 
     def searches(region: int, p):
-        out = {"aware": abs_search(p, LocaliseParams()),
-               "blind": abs_search(_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False))}
+        out = {
+            "aware": abs_search(p, LocaliseParams()),
+            "blind": abs_search(_blind(p), LocaliseParams(offset_sigma_db=None, gp_misfit=False)),
+        }
         if region in unseen:
             out["learned"] = lambda sc, s: _learned_sites(net, sc, s)
             out["learned+aware"] = abs_search(p, LocaliseParams(), lambda sc, s: _learned_sites(net, sc, s))
@@ -89,20 +106,30 @@ def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None, cal
 
     errs: dict[str, dict[int, list[float]]] = {}
     for region, other in ((1, 2), (2, 1)):
-        for i, sc in enumerate(site_windows(region, n=windows, bands_mhz=(5750,), seed=seed, data_dir=data_dir)):
+        for i, sc in enumerate(
+            site_windows(region, n=windows, bands_mhz=(5750,), seed=seed, data_dir=data_dir)
+        ):
             inside = [t for t in sc.tx_rc if 0 <= t[0] < sc.shape[0] and 0 <= t[1] < sc.shape[1]]
             for n in ns:
                 s = draw_samples(sc.rss_dbm, sc.buildings, n, map_seed(seed, i, n))
                 for name, search in searches(region, cal[other]).items():
                     found = search(sc, s)
                     e = [float(np.min(np.linalg.norm(found - t, axis=1))) for t in inside]
-                    keys = [name] + ([f"{name} (unseen regions)"] if region in unseen
-                                     and name in ("aware", "blind") else [])
+                    keys = [name] + (
+                        [f"{name} (unseen regions)"]
+                        if region in unseen and name in ("aware", "blind")
+                        else []
+                    )
                     for key in keys:
                         errs.setdefault(key, {m: [] for m in ns})[n] += e
                     log(f"{sc.name} N={n} {name}: {', '.join(f'{x:.1f}' for x in e)} px")
-    return {name: {str(n): {"median_px": float(np.median(v)), "p90_px": float(np.percentile(v, 90)),
-                            "pairs": len(v)} for n, v in by_n.items()} for name, by_n in errs.items()}
+    return {
+        name: {
+            str(n): {"median_px": float(np.median(v)), "p90_px": float(np.percentile(v, 90)), "pairs": len(v)}
+            for n, v in by_n.items()
+        }
+        for name, by_n in errs.items()
+    }
 
 
 def main(argv=None) -> None:
@@ -112,30 +139,60 @@ def main(argv=None) -> None:
     ap.add_argument("--n", default="10,25,50")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--learned", metavar="CKPT", default=None,
-                    help="a heat-map checkpoint: adds the learned searches on the regions it never trained on")
-    ap.add_argument("--calibrations", metavar="R1.json,R2.json", default=None,
-                    help="stored calibrations of regions 1 and 2 instead of fitting both (the fit is deterministic)")
+    ap.add_argument(
+        "--learned",
+        metavar="CKPT",
+        default=None,
+        help="a heat-map checkpoint: adds the learned searches on the regions it never trained on",
+    )
+    ap.add_argument(
+        "--calibrations",
+        metavar="R1.json,R2.json",
+        default=None,
+        help="stored calibrations of regions 1 and 2 instead of fitting both (the fit is deterministic)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ns = [int(x) for x in args.n.split(",")]
-    result = run(args.windows, ns, args.seed, args.data_dir, learned=args.learned,
-                 calibrations=args.calibrations.split(",") if args.calibrations else None)
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    report = {"result": result, "date": date, "machine": f"{platform.machine()} CPU",
-              "windows_per_region": args.windows, "band_mhz": 5750, "learned": args.learned}
+    result = run(
+        args.windows,
+        ns,
+        args.seed,
+        args.data_dir,
+        learned=args.learned,
+        calibrations=args.calibrations.split(",") if args.calibrations else None,
+    )
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    report = {
+        "result": result,
+        "date": date,
+        "machine": f"{platform.machine()} CPU",
+        "windows_per_region": args.windows,
+        "band_mhz": 5750,
+        "learned": args.learned,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
-             "", f"{date}, {report['machine']}; {args.windows} site-holding windows per region."
-             + (f" Learned heat map: `{args.learned}` (scored only on regions it never trained on)."
-                if args.learned else ""), "",
-             "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
-             "|---|" + "---:|" * len(ns)]
+    lines = [
+        "# Localisation error, BRAT regions 1 and 2 (each with the other's calibration), 5750 MHz",
+        "",
+        f"{date}, {report['machine']}; {args.windows} site-holding windows per region."
+        + (
+            f" Learned heat map: `{args.learned}` (scored only on regions it never trained on)."
+            if args.learned
+            else ""
+        ),
+        "",
+        "| search | " + " | ".join(f"N = {n}: median / p90 px" for n in ns) + " |",
+        "|---|" + "---:|" * len(ns),
+    ]
     for name, by_n in result.items():
-        lines.append(f"| {name} | " + " | ".join(f"{by_n[str(n)]['median_px']:.1f} / {by_n[str(n)]['p90_px']:.1f}"
-                                               for n in ns) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{by_n[str(n)]['median_px']:.1f} / {by_n[str(n)]['p90_px']:.1f}" for n in ns)
+            + " |"
+        )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -100,7 +100,7 @@ def rmse(pred, target, mask=None) -> float:
 def nmse(pred, target, mask=None) -> float:
     """``Σ(ŷ − y)² / Σy²`` on the [0, 1] scale over scored pixels."""
     se, yt = _sq_err_unit(pred, target, mask)
-    denom = float((yt ** 2).sum())
+    denom = float((yt**2).sum())
     if denom == 0.0:
         raise ValueError("NMSE is undefined: the target is 0 on the [0, 1] scale at every scored pixel")
     return float(se.sum()) / denom
@@ -137,7 +137,7 @@ def ssim(pred, target, mask=None) -> float:
     _, smap = structural_similarity(yt, yp, data_range=1.0, win_size=win, full=True)
     pad = (win - 1) // 2
     interior = np.zeros_like(m)
-    interior[pad:h - pad, pad:w - pad] = True
+    interior[pad : h - pad, pad : w - pad] = True
     score = m & interior
     if not score.any():
         score = m

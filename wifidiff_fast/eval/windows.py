@@ -19,8 +19,9 @@ from ..data.scene import Scene
 __all__ = ["window_origins", "site_windows"]
 
 
-def window_origins(shape: tuple[int, int], tx_rc: np.ndarray, n: int, seed: int = 0,
-                   size: int = CROP, inset: int = 0) -> list[tuple[int, int]]:
+def window_origins(
+    shape: tuple[int, int], tx_rc: np.ndarray, n: int, seed: int = 0, size: int = CROP, inset: int = 0
+) -> list[tuple[int, int]]:
     """``n`` distinct seeded window corners whose window holds at least one site."""
     H, W = shape
     if H < size or W < size:
@@ -40,8 +41,14 @@ def window_origins(shape: tuple[int, int], tx_rc: np.ndarray, n: int, seed: int 
     return out
 
 
-def site_windows(index: int, n: int = 8, bands_mhz: tuple[int, ...] | None = (5750,), seed: int = 0,
-                 size: int = CROP, data_dir: str | Path | None = None) -> list[Scene]:
+def site_windows(
+    index: int,
+    n: int = 8,
+    bands_mhz: tuple[int, ...] | None = (5750,),
+    seed: int = 0,
+    size: int = CROP,
+    data_dir: str | Path | None = None,
+) -> list[Scene]:
     """``n`` site-holding windows of BRAT region ``index`` in each requested band (all if None)."""
     region = load_brat_region(index, data_dir)
     origins = window_origins(region.buildings.shape, region.tx_rc, n, seed, size)

@@ -8,5 +8,14 @@ from .georef import GeoRef
 from .outputs import GEOTIFF_NODATA, write_geotiff, write_npy
 from .samples import read_samples
 
-__all__ = ["BuildingRaster", "GEOTIFF_NODATA", "GeoRef", "atomic_path", "read_buildings", "read_samples",
-           "write_figure", "write_geotiff", "write_npy"]
+__all__ = [
+    "BuildingRaster",
+    "GEOTIFF_NODATA",
+    "GeoRef",
+    "atomic_path",
+    "read_buildings",
+    "read_samples",
+    "write_figure",
+    "write_geotiff",
+    "write_npy",
+]

@@ -28,8 +28,8 @@ IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # what GDAL reports for a TIFF withou
 
 @dataclass
 class BuildingRaster:
-    mask: np.ndarray            # uint8 [H, W], 1 = building
-    georef: GeoRef | None       # None for plain images and arrays
+    mask: np.ndarray  # uint8 [H, W], 1 = building
+    georef: GeoRef | None  # None for plain images and arrays
     path: Path
 
 
@@ -52,8 +52,9 @@ def read_buildings(path: str | Path, pixel_size_m: float | None = None) -> Build
         if pixel_size_m is not None and georef is not None:
             raise ValueError(f"{path} carries its own geotransform; drop --pixel-size")
     else:
-        raise ValueError(f"buildings file {path}: unsupported type {suffix!r} "
-                         f"(use .npy, .png or a GeoTIFF .tif)")
+        raise ValueError(
+            f"buildings file {path}: unsupported type {suffix!r} (use .npy, .png or a GeoTIFF .tif)"
+        )
     try:
         mask = check_buildings(mask)
     except (TypeError, ValueError) as exc:
@@ -83,7 +84,8 @@ def _read_image(path: Path) -> np.ndarray:
                     raise ValueError(
                         f"buildings image {path} has {int((alpha < 255).sum())} transparent pixels; a "
                         "transparent pixel is neither building nor open. Flatten the image onto a "
-                        "background (buildings bright, open dark) and save it without alpha")
+                        "background (buildings bright, open dark) and save it without alpha"
+                    )
             gray = np.asarray(img.convert("L"))
     except ValueError:
         raise
@@ -102,8 +104,10 @@ def _read_geotiff(path: Path) -> tuple[np.ndarray, GeoRef | None]:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
                 if src.count != 1:
-                    raise ValueError(f"GeoTIFF {path} has {src.count} bands; a building raster has one "
-                                     "(1 or any non-zero value = building)")
+                    raise ValueError(
+                        f"GeoTIFF {path} has {src.count} bands; a building raster has one "
+                        "(1 or any non-zero value = building)"
+                    )
                 band = src.read(1, masked=True)
                 transform = tuple(float(v) for v in tuple(src.transform)[:6])
                 crs = src.crs.to_wkt() if src.crs is not None else None

@@ -27,9 +27,17 @@ def _to_axes(rows, cols, georef: GeoRef | None):
     return c + a * (cols + 0.5), f + e * (rows + 0.5)
 
 
-def write_figure(path: str | Path, buildings: np.ndarray, samples: np.ndarray, rss_dbm: np.ndarray,
-                 uncertainty_db: np.ndarray | None = None, transmitters: np.ndarray | None = None,
-                 n_sites: int = 0, georef: GeoRef | None = None, title: str | None = None) -> Path:
+def write_figure(
+    path: str | Path,
+    buildings: np.ndarray,
+    samples: np.ndarray,
+    rss_dbm: np.ndarray,
+    uncertainty_db: np.ndarray | None = None,
+    transmitters: np.ndarray | None = None,
+    n_sites: int = 0,
+    georef: GeoRef | None = None,
+    title: str | None = None,
+) -> Path:
     """Write the figure to ``path`` (PNG, or any suffix matplotlib knows)."""
     import matplotlib
 
@@ -59,14 +67,21 @@ def write_figure(path: str | Path, buildings: np.ndarray, samples: np.ndarray, r
     span_x, span_y = abs(extent[1] - extent[0]), abs(extent[3] - extent[2])
     lo_x, hi_x = min(extent[:2]), max(extent[:2])
     lo_y, hi_y = min(extent[2:]), max(extent[2:])
-    view_x = (max(min(xs), lo_x - span_x / 2) - 0.03 * span_x, min(max(xs), hi_x + span_x / 2) + 0.03 * span_x)
-    view_y = (max(min(ys), lo_y - span_y / 2) - 0.03 * span_y, min(max(ys), hi_y + span_y / 2) + 0.03 * span_y)
+    view_x = (
+        max(min(xs), lo_x - span_x / 2) - 0.03 * span_x,
+        min(max(xs), hi_x + span_x / 2) + 0.03 * span_x,
+    )
+    view_y = (
+        max(min(ys), lo_y - span_y / 2) - 0.03 * span_y,
+        min(max(ys), hi_y + span_y / 2) + 0.03 * span_y,
+    )
 
     ax = axes[0]
     ax.imshow(np.zeros_like(buildings), cmap="gray", vmin=-1, vmax=0, extent=extent)  # white ground
     ax.imshow(gray, cmap="gray", vmin=0, vmax=2.5, extent=extent)
-    dots = ax.scatter(sx, sy, c=samples[:, 2], cmap="viridis", vmin=lo, vmax=hi, s=18,
-                      edgecolors="k", linewidths=0.4)
+    dots = ax.scatter(
+        sx, sy, c=samples[:, 2], cmap="viridis", vmin=lo, vmax=hi, s=18, edgecolors="k", linewidths=0.4
+    )
     fig.colorbar(dots, ax=ax, fraction=0.046, pad=0.03, label="measured RSS (dBm)")
     ax.set_title(f"buildings and {len(samples)} samples")
 
@@ -78,11 +93,27 @@ def write_figure(path: str | Path, buildings: np.ndarray, samples: np.ndarray, r
         tx, ty = _to_axes(transmitters[:, 0], transmitters[:, 1], georef)
         k = int(n_sites)
         if k < len(tx):
-            ax.scatter(tx[k:], ty[k:], marker="^", s=40, facecolors="none", edgecolors="r", linewidths=0.8,
-                       label="other hypotheses")
+            ax.scatter(
+                tx[k:],
+                ty[k:],
+                marker="^",
+                s=40,
+                facecolors="none",
+                edgecolors="r",
+                linewidths=0.8,
+                label="other hypotheses",
+            )
         if k:
-            ax.scatter(tx[:k], ty[:k], marker="^", s=70, c="r", edgecolors="k", linewidths=0.6,
-                       label=f"{k} transmitter site(s)")
+            ax.scatter(
+                tx[:k],
+                ty[:k],
+                marker="^",
+                s=70,
+                c="r",
+                edgecolors="k",
+                linewidths=0.6,
+                label=f"{k} transmitter site(s)",
+            )
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="estimated RSS (dBm)")
     ax.set_title("estimate (buildings gray)")

@@ -58,7 +58,9 @@ class GeoRef:
         a, b, c, d, e, f = self.transform
         det = a * e - b * d
         if det == 0:
-            raise ValueError(f"the geotransform {self.transform} is singular: it maps no coordinates to pixels")
+            raise ValueError(
+                f"the geotransform {self.transform} is singular: it maps no coordinates to pixels"
+            )
         dx = np.asarray(x, dtype=np.float64) - c
         dy = np.asarray(y, dtype=np.float64) - f
         col = (e * dx - b * dy) / det

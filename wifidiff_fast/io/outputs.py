@@ -27,8 +27,9 @@ def write_npy(path: str | Path, array: np.ndarray) -> Path:
     return path
 
 
-def write_geotiff(path: str | Path, rss_dbm: np.ndarray, georef: GeoRef | None,
-                  uncertainty_db: np.ndarray | None = None) -> Path:
+def write_geotiff(
+    path: str | Path, rss_dbm: np.ndarray, georef: GeoRef | None, uncertainty_db: np.ndarray | None = None
+) -> Path:
     """Band 1: RSS in dBm; band 2 (when given): 1σ uncertainty in dB. Buildings (NaN) become
     :data:`GEOTIFF_NODATA`. Without a georeference the file is a plain pixel-grid TIFF."""
     import rasterio
@@ -41,8 +42,15 @@ def write_geotiff(path: str | Path, rss_dbm: np.ndarray, georef: GeoRef | None,
         bands.append(np.asarray(uncertainty_db, dtype=np.float32))
         names.append("uncertainty_db")
     h, w = bands[0].shape
-    profile = dict(driver="GTiff", height=h, width=w, count=len(bands), dtype="float32",
-                   nodata=GEOTIFF_NODATA, compress="deflate")
+    profile = dict(
+        driver="GTiff",
+        height=h,
+        width=w,
+        count=len(bands),
+        dtype="float32",
+        nodata=GEOTIFF_NODATA,
+        compress="deflate",
+    )
     if georef is not None:
         profile["transform"] = georef.affine
         if georef.crs is not None:

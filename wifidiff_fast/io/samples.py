@@ -45,16 +45,19 @@ def read_samples(path: str | Path, georef: GeoRef | None = None) -> np.ndarray:
     elif set(MAP_COLUMNS) <= set(names):
         wanted = MAP_COLUMNS
     else:
-        raise ValueError(f"samples file {path}: the header must name the columns row,col,rss_dbm (pixels) "
-                         f"or x,y,rss_dbm (map coordinates in the raster's CRS); got {','.join(names)}")
+        raise ValueError(
+            f"samples file {path}: the header must name the columns row,col,rss_dbm (pixels) "
+            f"or x,y,rss_dbm (map coordinates in the raster's CRS); got {','.join(names)}"
+        )
     if not body:
         raise ValueError(f"samples file {path} holds no samples (a header and nothing else)")
     idx = [names.index(c) for c in wanted]
     values = np.empty((len(body), 3), dtype=np.float64)
     for i, (lineno, record) in enumerate(body):
         if len(record) != len(names):
-            raise ValueError(f"{path}:{lineno}: expected {len(names)} columns ({','.join(names)}), "
-                             f"got {len(record)}")
+            raise ValueError(
+                f"{path}:{lineno}: expected {len(names)} columns ({','.join(names)}), got {len(record)}"
+            )
         try:
             values[i] = [float(record[j]) for j in idx]
         except ValueError:
@@ -66,12 +69,16 @@ def read_samples(path: str | Path, georef: GeoRef | None = None) -> np.ndarray:
 
 def _map_to_pixels(values: np.ndarray, georef: GeoRef | None, path: Path) -> np.ndarray:
     if georef is None or georef.crs is None:
-        raise ValueError(f"samples file {path} gives x,y map coordinates, but the building raster has no "
-                         "CRS to place them in. Use a GeoTIFF with a CRS, or give the samples as "
-                         "row,col,rss_dbm pixels")
+        raise ValueError(
+            f"samples file {path} gives x,y map coordinates, but the building raster has no "
+            "CRS to place them in. Use a GeoTIFF with a CRS, or give the samples as "
+            "row,col,rss_dbm pixels"
+        )
     if not np.all(np.isfinite(values[:, :2])):
         bad = int(np.argwhere(~np.isfinite(values[:, :2]))[0, 0])
-        raise ValueError(f"samples file {path}: sample {bad} has a NaN/inf coordinate {values[bad, :2].tolist()}")
+        raise ValueError(
+            f"samples file {path}: sample {bad} has a NaN/inf coordinate {values[bad, :2].tolist()}"
+        )
     rows, cols = georef.rowcol(values[:, 0], values[:, 1])
     return np.stack([rows, cols, values[:, 2]], axis=1)
 

@@ -41,11 +41,15 @@ class Networks:
 
 def build_networks(arch: dict) -> Networks:
     """Instantiate the three networks from config dataclasses or their dicts."""
+
     def cfg(value, cls):
         return value if isinstance(value, cls) else cls.from_dict(value)
 
-    return Networks(UNet(cfg(arch["boost"], UNetConfig)), UNet(cfg(arch["denoiser"], UNetConfig)),
-                    CorrectionResNet(cfg(arch["correction"], CorrectionConfig)))
+    return Networks(
+        UNet(cfg(arch["boost"], UNetConfig)),
+        UNet(cfg(arch["denoiser"], UNetConfig)),
+        CorrectionResNet(cfg(arch["correction"], CorrectionConfig)),
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -71,7 +75,11 @@ def save_checkpoint(directory: str | Path, nets: Networks, config: dict, dtype=t
     config["format"] = FORMAT
     config["format_version"] = FORMAT_VERSION
     config["networks"] = {name: module.cfg.to_dict() for name, module in nets.modules().items()}
-    config["weights"] = {"file": WEIGHTS_FILE, "sha256": sha256_file(weights), "dtype": str(dtype).replace("torch.", "")}
+    config["weights"] = {
+        "file": WEIGHTS_FILE,
+        "sha256": sha256_file(weights),
+        "dtype": str(dtype).replace("torch.", ""),
+    }
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return directory
 
@@ -115,8 +123,11 @@ def load_checkpoint(directory: str | Path, device="cpu") -> tuple[Networks, dict
     tensors = load_file(str(weights))
     for name, module in nets.modules().items():
         prefix = f"{name}."
-        state = {k[len(prefix):]: v.float() if v.is_floating_point() else v
-                 for k, v in tensors.items() if k.startswith(prefix)}
+        state = {
+            k[len(prefix) :]: v.float() if v.is_floating_point() else v
+            for k, v in tensors.items()
+            if k.startswith(prefix)
+        }
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:

@@ -30,7 +30,7 @@ class CorrectionConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CorrectionConfig":
+    def from_dict(cls, d: dict) -> CorrectionConfig:
         d = dict(d)
         d["channels"] = tuple(d["channels"])
         return cls(**d)

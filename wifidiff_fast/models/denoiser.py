@@ -18,9 +18,18 @@ import torch
 from .features import denoiser_inputs
 
 
-def predict(denoiser: torch.nn.Module, x_t: torch.Tensor, t: torch.Tensor, B: torch.Tensor,
-            S_prime: torch.Tensor, M_prime: torch.Tensor, R_hat: torch.Tensor, has_samples: torch.Tensor,
-            has_boost: torch.Tensor, prediction_type: str) -> torch.Tensor:
+def predict(
+    denoiser: torch.nn.Module,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    B: torch.Tensor,
+    S_prime: torch.Tensor,
+    M_prime: torch.Tensor,
+    R_hat: torch.Tensor,
+    has_samples: torch.Tensor,
+    has_boost: torch.Tensor,
+    prediction_type: str,
+) -> torch.Tensor:
     """The network's target-space output ``[N, H, W]`` (ε̂ or x̂0, by ``prediction_type``)."""
     out = denoiser(denoiser_inputs(x_t, B, S_prime, M_prime, R_hat, has_samples, has_boost), t)[:, 0]
     if prediction_type == "epsilon":
@@ -31,8 +40,20 @@ def predict(denoiser: torch.nn.Module, x_t: torch.Tensor, t: torch.Tensor, B: to
     raise ValueError(f"prediction_type {prediction_type!r} is not supported (epsilon, sample)")
 
 
-def predict_eps(denoiser, x_t, t, B, S_prime, M_prime, R_hat, has_samples, has_boost, prediction_type: str,
-                sqrt_alpha_bar_t: torch.Tensor, sqrt_one_minus_alpha_bar_t: torch.Tensor) -> torch.Tensor:
+def predict_eps(
+    denoiser,
+    x_t,
+    t,
+    B,
+    S_prime,
+    M_prime,
+    R_hat,
+    has_samples,
+    has_boost,
+    prediction_type: str,
+    sqrt_alpha_bar_t: torch.Tensor,
+    sqrt_one_minus_alpha_bar_t: torch.Tensor,
+) -> torch.Tensor:
     """ε̂ for the DDIM update; x̂0 predictions are converted with ε = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t)."""
     out = predict(denoiser, x_t, t, B, S_prime, M_prime, R_hat, has_samples, has_boost, prediction_type)
     if prediction_type == "epsilon":

@@ -33,7 +33,9 @@ def _separable(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r)), g.view(1, 1, -1, 1))
 
 
-def normalized_convolution(S: torch.Tensor, M: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+def normalized_convolution(
+    S: torch.Tensor, M: torch.Tensor, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(G_σ*S)/(G_σ*M)`` and its support ``(G_σ*M)/(1 + G_σ*M)``, ``[N,1,H,W]`` each.
 
     Wide windows run on a 4× sum-pooled grid (same mass, 16× fewer pixels) and are upsampled.
@@ -59,13 +61,20 @@ def boost_inputs(B: torch.Tensor, S: torch.Tensor, M: torch.Tensor) -> torch.Ten
     chans = [B.to(S.dtype), S, M]
     for sigma in NC_SIGMAS:
         chans.extend(normalized_convolution(S, M, sigma))
-    mean = (S.sum(dim=(2, 3), keepdim=True) / M.sum(dim=(2, 3), keepdim=True).clamp_min(1.0))
+    mean = S.sum(dim=(2, 3), keepdim=True) / M.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
     chans.append(mean.expand_as(S))
     return torch.cat(chans, dim=1)
 
 
-def denoiser_inputs(x_t: torch.Tensor, B: torch.Tensor, S_prime: torch.Tensor, M_prime: torch.Tensor,
-                    R_hat: torch.Tensor, has_samples: torch.Tensor, has_boost: torch.Tensor) -> torch.Tensor:
+def denoiser_inputs(
+    x_t: torch.Tensor,
+    B: torch.Tensor,
+    S_prime: torch.Tensor,
+    M_prime: torch.Tensor,
+    R_hat: torch.Tensor,
+    has_samples: torch.Tensor,
+    has_boost: torch.Tensor,
+) -> torch.Tensor:
     """ε-network input ``[N, 7, H, W]``: B, x_t, S′, M′, R̂ and two constant flag channels.
 
     The flags say which condition is present, per map ``[N]``:
@@ -74,12 +83,23 @@ def denoiser_inputs(x_t: torch.Tensor, B: torch.Tensor, S_prime: torch.Tensor, M
         R̂ is zeroed;
       * static-only (midpoint reuse stage 1): both 0 — S′, M′, R̂ zeroed, only buildings remain.
     """
-    B, x_t, S_prime, M_prime, R_hat = (t.unsqueeze(1) if t.dim() == 3 else t
-                                       for t in (B, x_t, S_prime, M_prime, R_hat))
+    B, x_t, S_prime, M_prime, R_hat = (
+        t.unsqueeze(1) if t.dim() == 3 else t for t in (B, x_t, S_prime, M_prime, R_hat)
+    )
     samples = has_samples.to(x_t.dtype).view(-1, 1, 1, 1)
     boosted = (has_boost.to(x_t.dtype).view(-1, 1, 1, 1)) * samples
-    return torch.cat([B.to(x_t.dtype), x_t, S_prime * samples, M_prime * samples, R_hat * boosted,
-                      samples.expand_as(x_t), boosted.expand_as(x_t)], dim=1)
+    return torch.cat(
+        [
+            B.to(x_t.dtype),
+            x_t,
+            S_prime * samples,
+            M_prime * samples,
+            R_hat * boosted,
+            samples.expand_as(x_t),
+            boosted.expand_as(x_t),
+        ],
+        dim=1,
+    )
 
 
 def log_filter(x: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
@@ -87,13 +107,19 @@ def log_filter(x: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     g = _gaussian(sigma, x.device, x.dtype)
     g = g / g.sum()
     smooth = _separable(F.pad(x, (1, 1, 1, 1), mode="replicate"), g)
-    lap = (smooth[..., :-2, 1:-1] + smooth[..., 2:, 1:-1] + smooth[..., 1:-1, :-2]
-           + smooth[..., 1:-1, 2:] - 4 * smooth[..., 1:-1, 1:-1])
+    lap = (
+        smooth[..., :-2, 1:-1]
+        + smooth[..., 2:, 1:-1]
+        + smooth[..., 1:-1, :-2]
+        + smooth[..., 1:-1, 2:]
+        - 4 * smooth[..., 1:-1, 1:-1]
+    )
     return lap
 
 
-def correction_inputs(R_hat: torch.Tensor, S: torch.Tensor, M: torch.Tensor, B: torch.Tensor,
-                      db_span: float) -> torch.Tensor:
+def correction_inputs(
+    R_hat: torch.Tensor, S: torch.Tensor, M: torch.Tensor, B: torch.Tensor, db_span: float
+) -> torch.Tensor:
     """Correction-ResNet input ``[N, 6, H, W]``: R̂, S, M, B, LoG(R̂), high-power map of R̂."""
     R_hat, S, M, B = (t.unsqueeze(1) if t.dim() == 3 else t for t in (R_hat, S, M, B))
     B = B.to(R_hat.dtype)

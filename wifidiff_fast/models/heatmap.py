@@ -30,8 +30,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["MARGIN", "IN_CELLS", "OUT_CELLS", "SiteHeatmapNet", "heatmap_inputs", "site_targets",
-           "decode_sites", "cell_size", "load_heatmap"]
+__all__ = [
+    "MARGIN",
+    "IN_CELLS",
+    "OUT_CELLS",
+    "SiteHeatmapNet",
+    "heatmap_inputs",
+    "site_targets",
+    "decode_sites",
+    "cell_size",
+    "load_heatmap",
+]
 
 MARGIN = 0.5
 IN_CELLS = 128
@@ -59,8 +68,8 @@ def heatmap_inputs(buildings: np.ndarray, samples: np.ndarray, freq_mhz: float) 
     mr, mc = int(round(MARGIN * H)), int(round(MARGIN * W))
     ext = np.zeros((H + 2 * mr, W + 2 * mc), np.float32)
     inside = np.zeros_like(ext)
-    ext[mr:mr + H, mc:mc + W] = b
-    inside[mr:mr + H, mc:mc + W] = 1.0
+    ext[mr : mr + H, mc : mc + W] = b
+    inside[mr : mr + H, mc : mc + W] = 1.0
     pooled = F.adaptive_avg_pool2d(torch.from_numpy(np.stack([ext, inside]))[None], IN_CELLS)[0]
     x = torch.zeros((IN_CHANNELS, IN_CELLS, IN_CELLS))
     x[0], x[1] = pooled[0], pooled[1]
@@ -104,7 +113,7 @@ def decode_sites(logits: torch.Tensor, shape: tuple[int, int], k: int = 8) -> np
     out = []
     for s, i in zip(top.values.tolist(), top.indices.tolist()):
         r, c = divmod(i, OUT_CELLS)
-        patch = pad[r:r + 3, c:c + 3]
+        patch = pad[r : r + 3, c : c + 3]
         w = patch / patch.sum().clamp_min(1e-9)
         dr = float((w.sum(1) * torch.tensor([-1.0, 0.0, 1.0])).sum())
         dc = float((w.sum(0) * torch.tensor([-1.0, 0.0, 1.0])).sum())
@@ -115,9 +124,12 @@ def decode_sites(logits: torch.Tensor, shape: tuple[int, int], k: int = 8) -> np
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
-        nn.GroupNorm(8, cout), nn.SiLU(),
+        nn.GroupNorm(8, cout),
+        nn.SiLU(),
         nn.Conv2d(cout, cout, 3, 1, padding=dilation, dilation=dilation, bias=False),
-        nn.GroupNorm(8, cout), nn.SiLU())
+        nn.GroupNorm(8, cout),
+        nn.SiLU(),
+    )
 
 
 class SiteHeatmapNet(nn.Module):
@@ -130,18 +142,18 @@ class SiteHeatmapNet(nn.Module):
     def __init__(self, width: int = 16):
         super().__init__()
         w = width
-        self.stem = _block(IN_CHANNELS, w)                 # 128
-        self.d1 = _block(w, 2 * w, stride=2)               # 64
-        self.d2 = _block(2 * w, 3 * w, stride=2)           # 32
-        self.d3 = _block(3 * w, 4 * w, stride=2)           # 16
-        self.d4 = _block(4 * w, 6 * w, stride=2)           # 8
+        self.stem = _block(IN_CHANNELS, w)  # 128
+        self.d1 = _block(w, 2 * w, stride=2)  # 64
+        self.d2 = _block(2 * w, 3 * w, stride=2)  # 32
+        self.d3 = _block(3 * w, 4 * w, stride=2)  # 16
+        self.d4 = _block(4 * w, 6 * w, stride=2)  # 8
         self.mid = _block(6 * w, 6 * w, dilation=2)
         self.ctx = nn.Linear(6 * w, 6 * w)
-        self.u3 = _block(6 * w + 4 * w, 4 * w)             # 16
-        self.u2 = _block(4 * w + 3 * w, 3 * w)             # 32
-        self.u1 = _block(3 * w + 2 * w, 2 * w)             # 64
+        self.u3 = _block(6 * w + 4 * w, 4 * w)  # 16
+        self.u2 = _block(4 * w + 3 * w, 3 * w)  # 32
+        self.u1 = _block(3 * w + 2 * w, 2 * w)  # 64
         self.head = nn.Conv2d(2 * w, 1, 1)
-        nn.init.constant_(self.head.bias, -4.0)            # sites are rare: start near p = 0.02
+        nn.init.constant_(self.head.bias, -4.0)  # sites are rare: start near p = 0.02
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = self.stem(x)
@@ -167,7 +179,9 @@ def load_heatmap(path) -> SiteHeatmapNet:
     p = Path(path)
     f = p / "weights.safetensors" if p.is_dir() else p
     if not f.exists():
-        raise FileNotFoundError(f"no heat-map weights at {f}; train them with python -m wifidiff_fast.train.heatmap")
+        raise FileNotFoundError(
+            f"no heat-map weights at {f}; train them with python -m wifidiff_fast.train.heatmap"
+        )
     net = SiteHeatmapNet()
     net.load_state_dict(load_file(str(f)))
     return net.eval()

@@ -41,7 +41,7 @@ class UNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "UNetConfig":
+    def from_dict(cls, d: dict) -> UNetConfig:
         d = dict(d)
         d["channel_mults"] = tuple(d["channel_mults"])
         d["attention_levels"] = tuple(d["attention_levels"])
@@ -56,8 +56,9 @@ class UNet(nn.Module):
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
         temb_dim = 4 * cfg.base_channels if cfg.time_conditioned else 0
         if cfg.time_conditioned:
-            self.time_mlp = nn.Sequential(nn.Linear(cfg.base_channels, temb_dim), nn.SiLU(),
-                                          nn.Linear(temb_dim, temb_dim))
+            self.time_mlp = nn.Sequential(
+                nn.Linear(cfg.base_channels, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim)
+            )
         self.stem = nn.Conv2d(cfg.in_channels * p * p, chans[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
         self.down_attn = nn.ModuleList()
@@ -125,5 +126,5 @@ class UNet(nn.Module):
                 h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = attn(block(torch.cat([h, skip], dim=1), temb))
         h = F.pixel_shuffle(self.out_conv(F.silu(self.out_norm(h))), self.cfg.patch)
-        out = self.head(torch.cat([h, x[:, :self.cfg.head_extra_channels]], dim=1))
+        out = self.head(torch.cat([h, x[:, : self.cfg.head_extra_channels]], dim=1))
         return out[..., :H, :W]

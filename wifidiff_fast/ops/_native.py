@@ -55,8 +55,12 @@ _warned = False
 
 
 def running_versions(with_cuda: bool) -> dict:
-    return {"torch": torch.__version__, "python": platform.python_version(),
-            "cuda": torch.version.cuda if with_cuda else None, "with_cuda": with_cuda}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda if with_cuda else None,
+        "with_cuda": with_cuda,
+    }
 
 
 def _want_cuda() -> tuple[bool, str]:
@@ -88,8 +92,9 @@ def _source_hash(with_cuda: bool) -> str:
 def _cpu_isa() -> tuple[str, list[str]]:
     """AVX2+FMA code when this CPU has them (the cache is per machine; the tag keeps it honest)."""
     try:
-        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("flags")), "").split()
+        flags = next(
+            (ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), ""
+        ).split()
     except OSError:
         flags = []
     if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma"} <= set(flags):
@@ -114,8 +119,9 @@ def _compiler_version() -> str:
     if cxx is None:
         return "none"
     try:
-        return subprocess.run([cxx, "--version"], capture_output=True, text=True,
-                              timeout=20).stdout.splitlines()[0]
+        return subprocess.run(
+            [cxx, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout.splitlines()[0]
     except Exception:  # pragma: no cover - exotic toolchains
         return cxx
 
@@ -134,8 +140,7 @@ def _peek(with_cuda: bool) -> NativeStatus:
     run = running_versions(with_cuda)
     if info and info.get("sources") == _source_hash(with_cuda):
         return NativeStatus(False, with_cuda, f"built in {d}, loads on first use", str(d), info, run)
-    return NativeStatus(False, with_cuda, f"not built yet: builds on first use into {d}", None,
-                        info, run)
+    return NativeStatus(False, with_cuda, f"not built yet: builds on first use into {d}", None, info, run)
 
 
 def _build() -> NativeStatus:
@@ -155,16 +160,30 @@ def _build() -> NativeStatus:
     d.mkdir(parents=True, exist_ok=True)
     built_for = _read_build_info(d)
     if built_for.get("sources") != _source_hash(with_cuda):
-        print("wifidiff_fast: building the native extension (first use, about a minute)…", file=sys.stderr,
-              flush=True)
-    cflags = ["-O3", "-fno-math-errno", "-fopenmp", "-DNDEBUG"] + _cpu_isa()[1] + (["-DWITH_CUDA"] if with_cuda else [])
+        print(
+            "wifidiff_fast: building the native extension (first use, about a minute)…",
+            file=sys.stderr,
+            flush=True,
+        )
+    cflags = (
+        ["-O3", "-fno-math-errno", "-fopenmp", "-DNDEBUG"]
+        + _cpu_isa()[1]
+        + (["-DWITH_CUDA"] if with_cuda else [])
+    )
     t0 = time.perf_counter()
     try:
-        path = load(name=LIB_NAME, sources=[str(p) for p in _sources(with_cuda)],
-                    extra_cflags=cflags, extra_ldflags=["-fopenmp"],
-                    extra_cuda_cflags=CUDA_FLAGS,
-                    extra_include_paths=[str(CSRC)], build_directory=str(d),
-                    with_cuda=with_cuda, is_python_module=False, verbose=False)
+        path = load(
+            name=LIB_NAME,
+            sources=[str(p) for p in _sources(with_cuda)],
+            extra_cflags=cflags,
+            extra_ldflags=["-fopenmp"],
+            extra_cuda_cflags=CUDA_FLAGS,
+            extra_include_paths=[str(CSRC)],
+            build_directory=str(d),
+            with_cuda=with_cuda,
+            is_python_module=False,
+            verbose=False,
+        )
     except Exception as exc:  # compiler errors, a stale or foreign library, ...
         msg = str(exc).strip()
         if len(msg) > 3000:
@@ -173,10 +192,15 @@ def _build() -> NativeStatus:
         if built_for and {k: built_for.get(k) for k in run} != run:
             why += f"\n  built for: {built_for}\n  running:   {run}"
         return NativeStatus(False, with_cuda, why, None, built_for, run)
-    info = dict(run, sources=_source_hash(with_cuda), compiler=_compiler_version(),
-                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    if {k: built_for.get(k) for k in info if k != "built_at"} != {k: v for k, v in info.items()
-                                                                     if k != "built_at"}:
+    info = dict(
+        run,
+        sources=_source_hash(with_cuda),
+        compiler=_compiler_version(),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    if {k: built_for.get(k) for k in info if k != "built_at"} != {
+        k: v for k, v in info.items() if k != "built_at"
+    }:
         (d / "build_info.json").write_text(json.dumps(info, indent=1))
         built_for = info
     why = "loaded (C++ CPU" + (f" + CUDA; {cuda_why})" if with_cuda else f"; no CUDA: {cuda_why})")
@@ -187,8 +211,9 @@ def status(build: bool = True) -> NativeStatus:
     """The extension's state; builds and loads it on the first call with ``build=True``."""
     global _status, _warned
     if _env.native_disabled():  # checked first: it also hides an already loaded library
-        return NativeStatus(False, False, "disabled by WIFIDIFF_DISABLE_NATIVE=1",
-                            running=running_versions(False))
+        return NativeStatus(
+            False, False, "disabled by WIFIDIFF_DISABLE_NATIVE=1", running=running_versions(False)
+        )
     if _status is not None:
         return _status
     if not build:
@@ -200,10 +225,13 @@ def status(build: bool = True) -> NativeStatus:
                 _warned = True
                 lines = _status.reason.splitlines() or [""]
                 first = next((ln.strip() for ln in lines if "error" in ln), lines[0])
-                warnings.warn(f"wifidiff_fast: native extension unavailable, using the reference/"
-                              f"Triton path ({first[:300]}); set "
-                              f"WIFIDIFF_DISABLE_NATIVE=1 to silence this", RuntimeWarning,
-                              stacklevel=3)
+                warnings.warn(
+                    f"wifidiff_fast: native extension unavailable, using the reference/"
+                    f"Triton path ({first[:300]}); set "
+                    f"WIFIDIFF_DISABLE_NATIVE=1 to silence this",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
     return _status
 
 

@@ -17,21 +17,33 @@ import json
 import platform
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.loaders import load_brat_region
-from .prior import (CALIBRATION_PATH, PRIOR_VERSION, PropagationParams, power_sum_db,
-                    site_geometry, site_power_db)
+from .prior import (
+    CALIBRATION_PATH,
+    PRIOR_VERSION,
+    PropagationParams,
+    power_sum_db,
+    site_geometry,
+    site_power_db,
+)
 
 # Bounds keep the fit physical (a negative beamwidth or cap would still lower the loss).
 BOUNDS = {
-    "path_loss_exp": (1.5, 4.5), "freq_db_per_decade": (0.0, 40.0), "height_px": (0.2, 10.0),
-    "tilt_deg": (0.0, 30.0), "vbeam_deg": (3.0, 40.0), "v_sla_db": (5.0, 40.0),
-    "wall_db": (0.0, 30.0), "pen_db_per_px": (0.0, 5.0), "cap_db": (1.0, 60.0),
+    "path_loss_exp": (1.5, 4.5),
+    "freq_db_per_decade": (0.0, 40.0),
+    "height_px": (0.2, 10.0),
+    "tilt_deg": (0.0, 30.0),
+    "vbeam_deg": (3.0, 40.0),
+    "v_sla_db": (5.0, 40.0),
+    "wall_db": (0.0, 30.0),
+    "pen_db_per_px": (0.0, 5.0),
+    "cap_db": (1.0, 60.0),
     "shadow_recovery_px": (1.0, 1e4),
     "loss_freq_exp": (-1.0, 2.0),
 }
@@ -50,8 +62,15 @@ def predict(geom, params, freqs) -> torch.Tensor:
     return torch.stack([power_sum_db(site_power_db(geom, params, f)) for f in freqs])
 
 
-def fit(region, init: PropagationParams, n_points: int = 12000, steps: int = 600, seed: int = 0,
-        log=print, with_loss: bool = False):
+def fit(
+    region,
+    init: PropagationParams,
+    n_points: int = 12000,
+    steps: int = 600,
+    seed: int = 0,
+    log=print,
+    with_loss: bool = False,
+):
     """Adam on the ``fit_names`` fields from ``init``; the fitted params (and the final robust
     loss when ``with_loss``)."""
     rc, rss = region_points(region, n_points, seed)
@@ -74,7 +93,9 @@ def fit(region, init: PropagationParams, n_points: int = 12000, steps: int = 600
                 if k in theta:
                     theta[k].clamp_(lo, hi)
         if it % 100 == 0 or it == steps - 1:
-            log(f"  step {it:4d}  robust loss {loss.item():8.3f}  rmse {res.pow(2).mean().sqrt().item():6.2f} dB")
+            log(
+                f"  step {it:4d}  robust loss {loss.item():8.3f}  rmse {res.pow(2).mean().sqrt().item():6.2f} dB"
+            )
     fitted = PropagationParams(**{**fixed, **{k: float(v.detach()) for k, v in theta.items()}})
     return (fitted, float(loss.detach())) if with_loss else fitted
 
@@ -88,13 +109,17 @@ def score(region, params: PropagationParams, n_points: int = 30000, seed: int = 
     out = {}
     for j, f in enumerate(region.freqs_mhz.tolist()):
         r = pred[j] - rss[j]
-        out[int(f)] = {"raw_rmse_db": float(np.sqrt(np.mean(r**2))),
-                       "offset_rmse_db": float(np.std(r)), "bias_db": float(np.mean(r))}
+        out[int(f)] = {
+            "raw_rmse_db": float(np.sqrt(np.mean(r**2))),
+            "offset_rmse_db": float(np.std(r)),
+            "bias_db": float(np.mean(r)),
+        }
     return out
 
 
-def residual_correlation(region, params: PropagationParams, band: int = -1, n_points: int = 3000,
-                         seed: int = 2) -> tuple[float, float]:
+def residual_correlation(
+    region, params: PropagationParams, band: int = -1, n_points: int = 3000, seed: int = 2
+) -> tuple[float, float]:
     """Fit ``(1 − ν)·exp(−d/L)`` to the binned correlogram of the prior's residual (true sites).
 
     Returns ``(L px, ν)``: the correlation that localisation's Gaussian-process misfit assumes.
@@ -115,8 +140,13 @@ def residual_correlation(region, params: PropagationParams, band: int = -1, n_po
         if m.sum() > 50:
             mids.append(float(d[m].mean()))
             corr.append(1 - float(semi[m].mean()) / float(res.var()))
-    (L, nu), _ = curve_fit(lambda x, L, nu: (1 - nu) * np.exp(-x / L), np.array(mids), np.array(corr),
-                           p0=(20.0, 0.2), bounds=([1.0, 0.0], [200.0, 0.9]))
+    (L, nu), _ = curve_fit(
+        lambda x, L, nu: (1 - nu) * np.exp(-x / L),
+        np.array(mids),
+        np.array(corr),
+        p0=(20.0, 0.2),
+        bounds=([1.0, 0.0], [200.0, 0.9]),
+    )
     return float(L), float(nu)
 
 
@@ -131,8 +161,16 @@ def calibrate(region, n_points: int = 12000, steps: int = 600, log=print) -> Pro
     runs = []
     for d0 in RECOVERY_STARTS_PX:
         log(f"fit from shadow recovery D = {d0:g} px")
-        runs.append(fit(region, replace(PropagationParams(), shadow_recovery_px=d0), n_points, steps, log=log,
-                        with_loss=True))
+        runs.append(
+            fit(
+                region,
+                replace(PropagationParams(), shadow_recovery_px=d0),
+                n_points,
+                steps,
+                log=log,
+                with_loss=True,
+            )
+        )
     params = min(runs, key=lambda r: r[1])[0]
     corr_px, nugget = residual_correlation(region, params)
     log(f"residual correlation: L = {corr_px:.1f} px, nugget = {nugget:.2f}")
@@ -169,8 +207,12 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=600, help="Adam steps")
     ap.add_argument("--data-dir", default=None, help="folder holding brat/ (default ../shared/data)")
     ap.add_argument("--out", default=str(CALIBRATION_PATH), help="where to write the JSON")
-    ap.add_argument("--into", default=None, metavar="CHECKPOINT_DIR",
-                    help="also write the block into this checkpoint's config.json (and make physics its mode)")
+    ap.add_argument(
+        "--into",
+        default=None,
+        metavar="CHECKPOINT_DIR",
+        help="also write the block into this checkpoint's config.json (and make physics its mode)",
+    )
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     t0 = time.time()
@@ -185,14 +227,19 @@ def main(argv=None) -> None:
         "check_region": args.check,
         "check_scores": score(load_brat_region(args.check, args.data_dir), params),
         "command": "python -m wifidiff_fast.physics.calibrate " + " ".join(argv or []),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
         "seconds": round(time.time() - t0, 1),
     }
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     for name, sc in (("fit", record["fit_scores"]), ("check", record["check_scores"])):
-        print(f"{name} region: " + "  ".join(f"{f} MHz raw {v['raw_rmse_db']:.2f} / offset {v['offset_rmse_db']:.2f} dB"
-                                        for f, v in sc.items()))
+        print(
+            f"{name} region: "
+            + "  ".join(
+                f"{f} MHz raw {v['raw_rmse_db']:.2f} / offset {v['offset_rmse_db']:.2f} dB"
+                for f, v in sc.items()
+            )
+        )
     print(f"wrote {args.out}")
     if args.into:
         print(f"wrote the physics block into {write_into_checkpoint(args.into, record)}")

@@ -33,8 +33,18 @@ import torch
 from .antenna import sector_gain_db
 from .raycast import ray_obstruction
 
-__all__ = ["PRIOR_VERSION", "PropagationParams", "SiteGeometry", "site_geometry", "site_power_db",
-           "power_sum_db", "prior_map", "site_maps", "load_calibration", "CALIBRATION_PATH"]
+__all__ = [
+    "PRIOR_VERSION",
+    "PropagationParams",
+    "SiteGeometry",
+    "site_geometry",
+    "site_power_db",
+    "power_sum_db",
+    "prior_map",
+    "site_maps",
+    "load_calibration",
+    "CALIBRATION_PATH",
+]
 
 PRIOR_VERSION = 2
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
@@ -71,23 +81,37 @@ class PropagationParams:
     residual_nugget: float = 0.2
     version: int = PRIOR_VERSION
 
-    fit_names = ("p_ref_dbm", "path_loss_exp", "freq_db_per_decade", "height_px", "tilt_deg",
-                 "vbeam_deg", "v_sla_db", "wall_db", "pen_db_per_px", "cap_db", "loss_freq_exp",
-                 "shadow_recovery_px")
+    fit_names = (
+        "p_ref_dbm",
+        "path_loss_exp",
+        "freq_db_per_decade",
+        "height_px",
+        "tilt_deg",
+        "vbeam_deg",
+        "v_sla_db",
+        "wall_db",
+        "pen_db_per_px",
+        "cap_db",
+        "loss_freq_exp",
+        "shadow_recovery_px",
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PropagationParams":
+    def from_dict(cls, d: dict) -> PropagationParams:
         if not isinstance(d, dict):
-            raise ValueError("the physics-calibration block must be a JSON object; re-run "
-                             "`python -m wifidiff_fast.physics.calibrate`")
+            raise ValueError(
+                "the physics-calibration block must be a JSON object; re-run "
+                "`python -m wifidiff_fast.physics.calibrate`"
+            )
         if d.get("version") != PRIOR_VERSION:
             raise ValueError(
                 f"physics-calibration block has version {d.get('version')!r}, this build needs "
                 f"{PRIOR_VERSION}; re-calibrate with `python -m wifidiff_fast.physics.calibrate` "
-                "or use a checkpoint made by this version")
+                "or use a checkpoint made by this version"
+            )
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -99,8 +123,9 @@ def load_calibration(path: str | Path | None = None) -> PropagationParams:
     """The calibrated parameters (the shipped ``calibration.json`` by default)."""
     p = Path(path) if path is not None else CALIBRATION_PATH
     if not p.is_file():
-        raise ValueError(f"physics calibration {p} is missing; run "
-                         "`python -m wifidiff_fast.physics.calibrate --out {p}`")
+        raise ValueError(
+            f"physics calibration {p} is missing; run `python -m wifidiff_fast.physics.calibrate --out {{p}}`"
+        )
     with open(p) as fh:
         blob = json.load(fh)
     return PropagationParams.from_dict(blob["params"] if "params" in blob else blob)
@@ -118,8 +143,9 @@ class SiteGeometry:
     exit_px: torch.Tensor  # [T, P] distance behind the last building (0 in line of sight)
 
 
-def site_geometry(buildings, tx_rc, points_rc, step_px: float = 0.5,
-                  receiver_fraction: float = 1.0) -> SiteGeometry:
+def site_geometry(
+    buildings, tx_rc, points_rc, step_px: float = 0.5, receiver_fraction: float = 1.0
+) -> SiteGeometry:
     """Distances, azimuths and the ray cast for every (site, point) pair (``receiver_fraction``:
     see :func:`~.raycast.ray_obstruction`; pass ``params.roof_fraction``)."""
     b = torch.as_tensor(buildings)
@@ -136,8 +162,9 @@ def _p(params, name):
     return params[name] if isinstance(params, dict) else getattr(params, name)
 
 
-def site_power_db(geom: SiteGeometry, params, freq_mhz: float, rot=0.0,
-                  offset_db=0.0, omni: bool | None = None) -> torch.Tensor:
+def site_power_db(
+    geom: SiteGeometry, params, freq_mhz: float, rot=0.0, offset_db=0.0, omni: bool | None = None
+) -> torch.Tensor:
     """Each site's received power ``P_k(q)`` in dBm, ``[T, P]``.
 
     ``params`` is a :class:`PropagationParams` or a dict of (tensor) values with its field names.
@@ -147,18 +174,30 @@ def site_power_db(geom: SiteGeometry, params, freq_mhz: float, rot=0.0,
     h = g(params, "height_px")
     d3 = torch.sqrt(geom.dist_px**2 + h**2)
     f = float(freq_mhz) / 1750.0
-    p = (g(params, "p_ref_dbm") - g(params, "freq_db_per_decade") * math.log10(f)
-         - 10 * g(params, "path_loss_exp") * torch.log10(d3))
+    p = (
+        g(params, "p_ref_dbm")
+        - g(params, "freq_db_per_decade") * math.log10(f)
+        - 10 * g(params, "path_loss_exp") * torch.log10(d3)
+    )
     is_omni = params.omni if omni is None and not isinstance(params, dict) else bool(omni)
     if not is_omni:
         elev = torch.rad2deg(torch.atan2(h * torch.ones_like(geom.dist_px), geom.dist_px))
         rot_t = torch.as_tensor(rot, dtype=torch.float32)
         rot_t = rot_t.reshape(-1, 1) if rot_t.dim() else rot_t
-        p = p + sector_gain_db(geom.azimuth, elev, rot_t, g(params, "tilt_deg"), g(params, "vbeam_deg"),
-                               float(g(params, "hbeam_deg")), 0.0, float(g(params, "h_sla_db")),
-                               g(params, "v_sla_db"))
-    x = (g(params, "wall_db") * geom.walls + g(params, "pen_db_per_px") * geom.length_px) \
-        * f ** g(params, "loss_freq_exp")
+        p = p + sector_gain_db(
+            geom.azimuth,
+            elev,
+            rot_t,
+            g(params, "tilt_deg"),
+            g(params, "vbeam_deg"),
+            float(g(params, "hbeam_deg")),
+            0.0,
+            float(g(params, "h_sla_db")),
+            g(params, "v_sla_db"),
+        )
+    x = (g(params, "wall_db") * geom.walls + g(params, "pen_db_per_px") * geom.length_px) * f ** g(
+        params, "loss_freq_exp"
+    )
     cap = g(params, "cap_db")
     # Diffraction fills the shadow in with the distance behind the last obstacle: the loss decays
     # as D / (D + exit) (D = shadow_recovery_px; a very large D keeps the full loss).
@@ -173,20 +212,22 @@ def power_sum_db(site_db: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return (10.0 / math.log(10.0)) * torch.logsumexp(site_db * (math.log(10.0) / 10.0), dim=dim)
 
 
-def site_maps(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0,
-              step_px: float = 0.5) -> torch.Tensor:
+def site_maps(
+    buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0, step_px: float = 0.5
+) -> torch.Tensor:
     """Each site's power over the whole grid, ``float32 [T, H, W]`` dBm (no offset)."""
     b = torch.as_tensor(buildings)
     H, W = b.shape
-    rr, cc = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
-                            indexing="ij")
+    rr, cc = torch.meshgrid(
+        torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij"
+    )
     pts = torch.stack([rr.reshape(-1), cc.reshape(-1)], -1)
     geom = site_geometry(b, tx_rc, pts, step_px, params.roof_fraction)
     return site_power_db(geom, params, freq_mhz, rot).reshape(-1, H, W)
 
 
-def prior_map(buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0,
-              offset_db=0.0, step_px: float = 0.5) -> torch.Tensor:
+def prior_map(
+    buildings, tx_rc, freq_mhz: float, params: PropagationParams, rot=0.0, offset_db=0.0, step_px: float = 0.5
+) -> torch.Tensor:
     """The prior over the whole grid, ``float32 [H, W]`` dBm (buildings get a value too)."""
     return power_sum_db(site_maps(buildings, tx_rc, freq_mhz, params, rot, step_px)) + float(offset_db)
-

@@ -95,7 +95,7 @@ def segment_obstruction(
         # Grow the chunk while it fits: its step count is set by its longest (last) segment.
         longest = float(dist[order[min(Q - 1, i + max(1, chunk // 4) - 1)]])
         n_steps = max(1, int(math.ceil(longest / step_px)))
-        take = order[i:i + max(1, chunk // n_steps)]
+        take = order[i : i + max(1, chunk // n_steps)]
         n_steps = max(1, int(math.ceil(float(dist[take[-1]]) / step_px)))
         s = (torch.arange(n_steps, dtype=torch.float32) + 0.5) * step_px  # [M] from a
         ll = dist[take].clamp_min(1e-6)
@@ -104,8 +104,11 @@ def segment_obstruction(
         cols = torch.round(a[take, 1, None] + u[:, 1, None] * s[None])
         inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
         # Stop half a pixel short of the point: its own pixel is open by construction.
-        on_ray = ((s[None] < ll[:, None] - 0.5) & (s[None] > clear_px)
-                  & (s[None] > (1.0 - receiver_fraction) * ll[:, None]))
+        on_ray = (
+            (s[None] < ll[:, None] - 0.5)
+            & (s[None] > clear_px)
+            & (s[None] > (1.0 - receiver_fraction) * ll[:, None])
+        )
         idx = (rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1)).long()
         o = occ[idx] * (inside & on_ray)
         length[take] = o.sum(1) * step_px

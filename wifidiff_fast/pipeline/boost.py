@@ -19,15 +19,16 @@ from .params import BoostParams
 
 @dataclass
 class BoostOutput:
-    R_hat: torch.Tensor          # [B, H, W] rough map, model space
-    points: torch.Tensor         # int64 [B, n_critical + n_random, 2], −1 = empty slot
-    n_critical: torch.Tensor     # int64 [B] valid critical points
-    S_prime: torch.Tensor        # [B, H, W]
-    M_prime: torch.Tensor        # [B, H, W]
+    R_hat: torch.Tensor  # [B, H, W] rough map, model space
+    points: torch.Tensor  # int64 [B, n_critical + n_random, 2], −1 = empty slot
+    n_critical: torch.Tensor  # int64 [B] valid critical points
+    S_prime: torch.Tensor  # [B, H, W]
+    M_prime: torch.Tensor  # [B, H, W]
 
 
-def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-              tta: bool = False) -> torch.Tensor:
+def rough_map(
+    attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor, tta: bool = False
+) -> torch.Tensor:
     """R̂ = AttUnet(B, S, M), ``[B, H, W]``, clamped to the model range.
 
     With ``tta`` R̂ is the mean over the 8 symmetries of the grid (each input transformed, the
@@ -42,23 +43,31 @@ def rough_map(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: tor
     n = B.shape[0]
     total = torch.zeros_like(S, dtype=torch.float32)
     for group in ((0, 2, 4, 6), (1, 3, 5, 7)):  # same output shape within a group
-        stack = lambda x: torch.cat([dihedral(x, k) for k in group])  # noqa: E731
+        stack = lambda x, group=group: torch.cat([dihedral(x, k) for k in group])  # noqa: E731
         out = rough_map(attunet, stack(B), stack(S), stack(M))
         for j, k in enumerate(group):
-            total += dihedral_inverse(out[j * n:(j + 1) * n].float(), k)
+            total += dihedral_inverse(out[j * n : (j + 1) * n].float(), k)
     return total / 8
 
 
-def boost_condition(R_hat: torch.Tensor, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor,
-                    params: BoostParams, random_points, critical_points=critical_points_ref,
-                    merge_condition=merge_condition_ref) -> BoostOutput:
+def boost_condition(
+    R_hat: torch.Tensor,
+    B: torch.Tensor,
+    S: torch.Tensor,
+    M: torch.Tensor,
+    params: BoostParams,
+    random_points,
+    critical_points=critical_points_ref,
+    merge_condition=merge_condition_ref,
+) -> BoostOutput:
     """Critical + random points of R̂, merged with the real samples into S′, M′ (samples win).
 
     ``random_points`` is a ``torch.Generator`` (one stream for the whole batch, as in training) or
     a function ``(B, n_random) -> points`` such as :func:`random_points_per_map`.
     """
-    crit, _, count = critical_points(R_hat, B, sigma=params.sigma, capacity=params.n_critical,
-                                     min_response=params.min_response)
+    crit, _, count = critical_points(
+        R_hat, B, sigma=params.sigma, capacity=params.n_critical, min_response=params.min_response
+    )
     if callable(random_points):
         rand = random_points(B, params.n_random)
     else:
@@ -71,13 +80,25 @@ def boost_condition(R_hat: torch.Tensor, B: torch.Tensor, S: torch.Tensor, M: to
 def random_points_per_map(seed: int):
     """A ``random_points`` function drawing each map's points from its own generator seeded with
     ``seed``, so a map's points never depend on the batch it is in (inference)."""
+
     def draw(B: torch.Tensor, n_random: int) -> torch.Tensor:
-        return torch.cat([random_points_ref(B[i:i + 1], n_random, torch.Generator().manual_seed(int(seed)))
-                          for i in range(B.shape[0])])
+        return torch.cat(
+            [
+                random_points_ref(B[i : i + 1], n_random, torch.Generator().manual_seed(int(seed)))
+                for i in range(B.shape[0])
+            ]
+        )
 
     return draw
 
 
-def boost(attunet: torch.nn.Module, B: torch.Tensor, S: torch.Tensor, M: torch.Tensor, params: BoostParams,
-          generator: torch.Generator | None = None, **ops) -> BoostOutput:
+def boost(
+    attunet: torch.nn.Module,
+    B: torch.Tensor,
+    S: torch.Tensor,
+    M: torch.Tensor,
+    params: BoostParams,
+    generator: torch.Generator | None = None,
+    **ops,
+) -> BoostOutput:
     return boost_condition(rough_map(attunet, B, S, M, params.tta), B, S, M, params, generator, **ops)

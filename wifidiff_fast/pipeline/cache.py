@@ -27,7 +27,9 @@ def midpoint_key(buildings: np.ndarray, model_id: str, sampler: dict, seed: int,
     """
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(buildings, dtype=np.uint8).tobytes())
-    h.update(repr((buildings.shape, model_id, sorted(sampler.items()), int(seed), int(stage1_steps))).encode())
+    h.update(
+        repr((buildings.shape, model_id, sorted(sampler.items()), int(seed), int(stage1_steps))).encode()
+    )
     return h.hexdigest()
 
 

@@ -36,12 +36,13 @@ import numpy as np
 import torch
 
 from .. import ops
-from ..ops.backend import BACKENDS as OP_BACKENDS
 from ..data.protocol import rasterise
 from ..data.units import model_to_dbm
 from ..data.validate import check_buildings, check_samples
 from ..models.checkpoint import CheckpointError, load_checkpoint
 from ..models.features import correction_inputs
+from ..ops.backend import BACKENDS as OP_BACKENDS
+from ..physics.prior import PRIOR_VERSION, PropagationParams
 from ..reference.elect import ElectionParams
 from ..runtime.engine import NetworkEngine
 from ..runtime.progress import progress
@@ -53,7 +54,6 @@ from .cache import MidpointCache, midpoint_key
 from .generate import initial_noise, make_eps_fn, reuse_steps
 from .params import BoostParams
 from .physics_map import PhysicsSettings, physics_map
-from ..physics.prior import PRIOR_VERSION, PropagationParams
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MIN_SIZE = 32
@@ -70,9 +70,9 @@ _step_callback: contextvars.ContextVar = contextvars.ContextVar("wifidiff_step_c
 class PhysicsConfig:
     """The checkpoint's physics-calibration block, typed."""
 
-    params: PropagationParams        # the calibrated prior
-    settings: PhysicsSettings        # localisation and map settings
-    default_freq_mhz: float          # carrier when the caller gives none
+    params: PropagationParams  # the calibrated prior
+    settings: PhysicsSettings  # localisation and map settings
+    default_freq_mhz: float  # carrier when the caller gives none
 
 
 def physics_block(config: dict) -> PhysicsConfig | None:
@@ -88,8 +88,10 @@ def physics_block(config: dict) -> PhysicsConfig | None:
     if not isinstance(block, dict) or "params" not in block:
         raise ValueError(f"the checkpoint's physics-calibration block is malformed (no 'params'); {fix}")
     if block.get("version") != PRIOR_VERSION:
-        raise ValueError(f"the checkpoint's physics-calibration block has version {block.get('version')!r}, "
-                         f"this build needs {PRIOR_VERSION}; {fix}")
+        raise ValueError(
+            f"the checkpoint's physics-calibration block has version {block.get('version')!r}, "
+            f"this build needs {PRIOR_VERSION}; {fix}"
+        )
     params = PropagationParams.from_dict(block["params"])
     settings = PhysicsSettings.from_dict(block.get("settings", {}))
     return PhysicsConfig(params, settings, float(block.get("default_freq_mhz", 5750.0)))
@@ -99,16 +101,16 @@ def physics_block(config: dict) -> PhysicsConfig | None:
 class EstimateResult:
     """One estimated map. Arrays are numpy; dBm maps are NaN on buildings."""
 
-    rss_dbm: np.ndarray                 # float32 [H, W]
-    uncertainty_db: np.ndarray          # float32 [H, W]: spread of the K diffusion candidates, dB (NaN if K=0)
-    scores: np.ndarray                  # float32 [K(+1)]: election scores (lower is better)
-    elected: int                        # elected candidate; K = the boost map, −1 = candidates=0
-    critical_points: np.ndarray         # int64 [n, 2]: the boost block's critical points (row, col)
-    R_hat_dbm: np.ndarray               # float32 [H, W]: the boost block's rough map
-    alpha: float                        # the correction factor α of the election
+    rss_dbm: np.ndarray  # float32 [H, W]
+    uncertainty_db: np.ndarray  # float32 [H, W]: spread of the K diffusion candidates, dB (NaN if K=0)
+    scores: np.ndarray  # float32 [K(+1)]: election scores (lower is better)
+    elected: int  # elected candidate; K = the boost map, −1 = candidates=0
+    critical_points: np.ndarray  # int64 [n, 2]: the boost block's critical points (row, col)
+    R_hat_dbm: np.ndarray  # float32 [H, W]: the boost block's rough map
+    alpha: float  # the correction factor α of the election
     timings_ms: dict = field(default_factory=dict)
     candidates_dbm: np.ndarray | None = None  # float32 [K(+1), H, W] (the election's field) on request
-    mode: str = "diffusion"             # "physics" (transmitter-aware, the shipped default) or "diffusion"
+    mode: str = "diffusion"  # "physics" (transmitter-aware, the shipped default) or "diffusion"
     # physics mode: float32 [capacity, 5] transmitter hypotheses (row, col, offset_db, rot_rad,
     # score; best first) of which the first n_sites explain the samples
     transmitters: np.ndarray | None = None
@@ -117,7 +119,9 @@ class EstimateResult:
 
 def _stream_seed(seed: int, stream: int) -> int:
     """An independent 63-bit seed for sub-stream ``stream`` of ``seed`` (η-noise of step i, ...)."""
-    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return int(
+        np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0] >> np.uint64(1)
+    )
 
 
 def _device_arg(device) -> torch.device:
@@ -166,10 +170,20 @@ class RadioMapEstimator:
     backend but eager and tensorrt). ``progress`` shows a bar over the DDIM steps (default: when
     stderr is a terminal)."""
 
-    def __init__(self, nets, config: dict, device: str | torch.device = "cpu", backend: str = "auto",
-                 cache: MidpointCache | None = None, chunk: int | None = None, network_backend: str = "eager",
-                 network_dtype=None, channels_last: bool | None = None, progress: bool | None = None,
-                 cuda_graphs: bool = False):
+    def __init__(
+        self,
+        nets,
+        config: dict,
+        device: str | torch.device = "cpu",
+        backend: str = "auto",
+        cache: MidpointCache | None = None,
+        chunk: int | None = None,
+        network_backend: str = "eager",
+        network_dtype=None,
+        channels_last: bool | None = None,
+        progress: bool | None = None,
+        cuda_graphs: bool = False,
+    ):
         self.device = _device_arg(device)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -189,7 +203,9 @@ class RadioMapEstimator:
         self.known_write = bool(config.get("pipeline", {}).get("known_sample_write", False))
         # One source for the dB span: the normalisation range (a stale copy would mis-scale τ, the
         # Friis drops and the uncertainty map).
-        self.election_params = ElectionParams(**{**config.get("election", {}), "db_span": self.p_max - self.p_min})
+        self.election_params = ElectionParams(
+            **{**config.get("election", {}), "db_span": self.p_max - self.p_min}
+        )
         self.model_id = config["weights"]["sha256"]
         self.mode = config.get("pipeline", {}).get("mode", "diffusion")
         if self.mode not in MODES:
@@ -197,8 +213,10 @@ class RadioMapEstimator:
         self.physics = physics_block(config)
         self.physics_learned_fallback = bool(config.get("pipeline", {}).get("physics_learned_fallback", True))
         if self.mode == "physics" and self.physics is None:
-            raise ValueError("the checkpoint's pipeline.mode is 'physics' but it has no physics-calibration "
-                             "block; run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`")
+            raise ValueError(
+                "the checkpoint's pipeline.mode is 'physics' but it has no physics-calibration "
+                "block; run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`"
+            )
         self.cache = cache if cache is not None else MidpointCache()
         # CPU: small chunks keep the memory of a 64-candidate batch bounded; GPU: one batch.
         self.chunk = chunk or (16 if self.device.type == "cpu" else 256)
@@ -206,9 +224,18 @@ class RadioMapEstimator:
         # The networks as the pipeline calls them: the eager modules themselves (the reference),
         # or a NetworkEngine of compiled/exported runners with the same attributes.
         self.engine = None
-        if network_backend != "eager" or channels_last or network_dtype not in (None, "float32", torch.float32):
-            self.engine = NetworkEngine(nets, self.device, network_backend, network_dtype,
-                                        bool(network_backend != "eager") if channels_last is None else channels_last)
+        if (
+            network_backend != "eager"
+            or channels_last
+            or network_dtype not in (None, "float32", torch.float32)
+        ):
+            self.engine = NetworkEngine(
+                nets,
+                self.device,
+                network_backend,
+                network_dtype,
+                bool(network_backend != "eager") if channels_last is None else channels_last,
+            )
         self.runners = self.engine if self.engine is not None else nets
         self._tables: dict = {}
         # CUDA graphs: the whole diffusion request captured per shape bucket (runtime.graphs)
@@ -226,20 +253,44 @@ class RadioMapEstimator:
         self._ready: set = set()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = "small", device: str = "cpu", backend: str = "auto",
-                        cache_bytes: int = 256 * 2**20, cache_dir: str | Path | None = None,
-                        chunk: int | None = None, network_backend: str = "eager", network_dtype=None,
-                        channels_last: bool | None = None, progress: bool | None = None,
-                        cuda_graphs: bool = False) -> "RadioMapEstimator":
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path = "small",
+        device: str = "cpu",
+        backend: str = "auto",
+        cache_bytes: int = 256 * 2**20,
+        cache_dir: str | Path | None = None,
+        chunk: int | None = None,
+        network_backend: str = "eager",
+        network_dtype=None,
+        channels_last: bool | None = None,
+        progress: bool | None = None,
+        cuda_graphs: bool = False,
+    ) -> RadioMapEstimator:
         """Load a packaged checkpoint by name (``"small"``) or a checkpoint directory."""
         dev = _device_arg(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was requested but this torch sees no CUDA device; use device='cpu'")
+            raise ValueError(
+                "device='cuda' was requested but this torch sees no CUDA device; use device='cpu'"
+            )
         nets, config = load_checkpoint(_resolve_checkpoint(name_or_path), device=dev)
-        return cls(nets, config, dev, backend, MidpointCache(cache_bytes, cache_dir), chunk, network_backend,
-                   network_dtype, channels_last, progress, cuda_graphs)
+        return cls(
+            nets,
+            config,
+            dev,
+            backend,
+            MidpointCache(cache_bytes, cache_dir),
+            chunk,
+            network_backend,
+            network_dtype,
+            channels_last,
+            progress,
+            cuda_graphs,
+        )
 
-    def prepare(self, shape: tuple[int, int] = (256, 256), maps: int = 1, candidates: int | None = None) -> float:
+    def prepare(
+        self, shape: tuple[int, int] = (256, 256), maps: int = 1, candidates: int | None = None
+    ) -> float:
         """Build or load, ahead of requests, everything a request of ``maps`` maps on a grid of
         ``shape`` needs: the native ops and the compiled/exported networks. Returns the seconds
         spent. Requests call it themselves, before their clock starts, so build time never lands
@@ -260,11 +311,24 @@ class RadioMapEstimator:
         return time.perf_counter() - t0
 
     # ------------------------------------------------------------------ public API
-    def estimate(self, buildings, samples, candidates: int | None = None, steps: int | None = None,
-                 reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
-                 elect: bool = True, return_candidates: bool = False,
-                 boost_candidate: bool | None = None, known_write: bool | None = None,
-                 mode: str | None = None, freq_mhz: float | None = None, transmitters=None) -> EstimateResult:
+    def estimate(
+        self,
+        buildings,
+        samples,
+        candidates: int | None = None,
+        steps: int | None = None,
+        reuse: float | None = None,
+        seed: int = 0,
+        eta: float | None = None,
+        boost: bool = True,
+        elect: bool = True,
+        return_candidates: bool = False,
+        boost_candidate: bool | None = None,
+        known_write: bool | None = None,
+        mode: str | None = None,
+        freq_mhz: float | None = None,
+        transmitters=None,
+    ) -> EstimateResult:
         """Estimate one map.
 
         ``mode`` (default: the checkpoint's ``pipeline.mode``): ``"physics"`` localises the
@@ -276,26 +340,50 @@ class RadioMapEstimator:
         join the election; ``False`` is the paper's election among diffusion candidates only.
         ``known_write`` (default: the checkpoint's setting) steers the DDIM steps through S′ (see
         the module notes)."""
-        return self.estimate_batch([(buildings, samples)], candidates=candidates, steps=steps, reuse=reuse,
-                                   seed=seed, eta=eta, boost=boost, elect=elect,
-                                   return_candidates=return_candidates, boost_candidate=boost_candidate,
-                                   known_write=known_write, mode=mode, freq_mhz=freq_mhz,
-                                   transmitters=transmitters)[0]
+        return self.estimate_batch(
+            [(buildings, samples)],
+            candidates=candidates,
+            steps=steps,
+            reuse=reuse,
+            seed=seed,
+            eta=eta,
+            boost=boost,
+            elect=elect,
+            return_candidates=return_candidates,
+            boost_candidate=boost_candidate,
+            known_write=known_write,
+            mode=mode,
+            freq_mhz=freq_mhz,
+            transmitters=transmitters,
+        )[0]
 
-    def estimate_batch(self, items, candidates: int | None = None, steps: int | None = None,
-                       reuse: float | None = None, seed: int = 0, eta: float | None = None, boost: bool = True,
-                       elect: bool = True, return_candidates: bool = False,
-                       boost_candidate: bool | None = None, known_write: bool | None = None,
-                       mode: str | None = None, freq_mhz: float | None = None, transmitters=None
-                       ) -> list[EstimateResult]:
+    def estimate_batch(
+        self,
+        items,
+        candidates: int | None = None,
+        steps: int | None = None,
+        reuse: float | None = None,
+        seed: int = 0,
+        eta: float | None = None,
+        boost: bool = True,
+        elect: bool = True,
+        return_candidates: bool = False,
+        boost_candidate: bool | None = None,
+        known_write: bool | None = None,
+        mode: str | None = None,
+        freq_mhz: float | None = None,
+        transmitters=None,
+    ) -> list[EstimateResult]:
         """Many maps in one call; maps of the same grid size run as one batch (diffusion mode).
         ``transmitters`` applies to every map of the batch."""
         mode = self.mode if mode is None else mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if mode == "physics" and self.physics is None:
-            raise ValueError("mode='physics' needs a checkpoint with a physics-calibration block; "
-                             "run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`")
+            raise ValueError(
+                "mode='physics' needs a checkpoint with a physics-calibration block; "
+                "run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`"
+            )
         if mode == "diffusion" and transmitters is not None:
             raise ValueError("transmitters= is used by mode='physics' only")
         freq = None
@@ -314,8 +402,10 @@ class RadioMapEstimator:
                 raise TypeError(f"item {i} must be a (buildings, samples) pair") from None
             b = check_buildings(b)
             if min(b.shape) < MIN_SIZE:
-                raise ValueError(f"grid {b.shape[0]}x{b.shape[1]} is too small for the network: "
-                                 f"use at least {MIN_SIZE}x{MIN_SIZE} (upsample or pad the layout)")
+                raise ValueError(
+                    f"grid {b.shape[0]}x{b.shape[1]} is too small for the network: "
+                    f"use at least {MIN_SIZE}x{MIN_SIZE} (upsample or pad the layout)"
+                )
             clean.append((b, check_samples(s, b, rss_range=(self.p_min, self.p_max))))
         if not clean:
             raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
@@ -327,8 +417,19 @@ class RadioMapEstimator:
         for i, (b, _) in enumerate(clean):
             by_shape.setdefault(b.shape, []).append(i)
         for idx in by_shape.values():
-            outs = self._run([clean[i] for i in idx], K, S, R, eta, seed, boost, elect, return_candidates,
-                             boost_candidate, known_write)
+            outs = self._run(
+                [clean[i] for i in idx],
+                K,
+                S,
+                R,
+                eta,
+                seed,
+                boost,
+                elect,
+                return_candidates,
+                boost_candidate,
+                known_write,
+            )
             for i, out in zip(idx, outs):
                 results[i] = out
         return results  # type: ignore[return-value]
@@ -340,9 +441,19 @@ class RadioMapEstimator:
         learned = None
         if self.physics_learned_fallback and transmitters is None:
             # the boost network's map competes as the explanation for set-ups the prior does not fit
-            boost_only = self._run([(b, s)], K=0, S_steps=1, R=0.0, eta=0.0, seed=seed, use_boost=True,
-                                   use_elect=False, return_candidates=False, boost_candidate=False,
-                                   known_write=False)
+            boost_only = self._run(
+                [(b, s)],
+                K=0,
+                S_steps=1,
+                R=0.0,
+                eta=0.0,
+                seed=seed,
+                use_boost=True,
+                use_elect=False,
+                return_candidates=False,
+                boost_candidate=False,
+                known_write=False,
+            )
             learned = boost_only[0].R_hat_dbm
         t_boost = (time.perf_counter() - t0) * 1e3
         pm = physics_map(b, s, params, freq_mhz, settings, seed, transmitters, learned)
@@ -352,11 +463,22 @@ class RadioMapEstimator:
         rss[b == 1] = np.nan
         loc = pm.localisation
         return EstimateResult(
-            rss_dbm=rss.astype(np.float32), uncertainty_db=pm.sigma_db, scores=np.zeros(0, np.float32),
-            elected=-1, critical_points=np.zeros((0, 2), np.int64), R_hat_dbm=pm.prior_dbm,
-            alpha=float("nan"), timings_ms={"boost": round(t_boost, 3), **pm.timings_ms,
-                                            "total": round((time.perf_counter() - t0) * 1e3, 3)},
-            mode="physics", transmitters=loc.as_array(), n_sites=loc.n_sites)
+            rss_dbm=rss.astype(np.float32),
+            uncertainty_db=pm.sigma_db,
+            scores=np.zeros(0, np.float32),
+            elected=-1,
+            critical_points=np.zeros((0, 2), np.int64),
+            R_hat_dbm=pm.prior_dbm,
+            alpha=float("nan"),
+            timings_ms={
+                "boost": round(t_boost, 3),
+                **pm.timings_ms,
+                "total": round((time.perf_counter() - t0) * 1e3, 3),
+            },
+            mode="physics",
+            transmitters=loc.as_array(),
+            n_sites=loc.n_sites,
+        )
 
     def _check_sampler(self, candidates, steps, reuse, eta, seed):
         K = _int_arg("candidates", self.defaults.get("candidates", 64) if candidates is None else candidates)
@@ -381,8 +503,20 @@ class RadioMapEstimator:
         return self.engine.backend if self.engine is not None else "eager"
 
     @torch.inference_mode()
-    def _run(self, maps, K, S_steps, R, eta, seed, use_boost, use_elect, return_candidates, boost_candidate,
-             known_write):
+    def _run(
+        self,
+        maps,
+        K,
+        S_steps,
+        R,
+        eta,
+        seed,
+        use_boost,
+        use_elect,
+        return_candidates,
+        boost_candidate,
+        known_write,
+    ):
         dev, n = self.device, len(maps)
         H, W = maps[0][0].shape
         self.prepare((H, W), n, K)  # builds and loads outside the request's clock
@@ -393,8 +527,21 @@ class RadioMapEstimator:
         M = torch.stack([r[1] for r in rasters]).to(dev)
 
         if self.graphs is not None and K > 0 and use_boost and use_elect:
-            return self._run_graph(maps, B, S, M, K, S_steps, R, eta, seed, boost_candidate, known_write,
-                                   return_candidates, timer)
+            return self._run_graph(
+                maps,
+                B,
+                S,
+                M,
+                K,
+                S_steps,
+                R,
+                eta,
+                seed,
+                boost_candidate,
+                known_write,
+                return_candidates,
+                timer,
+            )
         # --- boost block -------------------------------------------------------------
         if use_boost:
             with timer.stage("boost"):
@@ -417,34 +564,65 @@ class RadioMapEstimator:
             alpha = torch.full((n,), float("nan"), device=dev)
         else:
             # --- generation block (with midpoint reuse) ------------------------------
-            with timer.stage("generation"), progress(S_steps, f"generation ({n}x{K} candidates)", self.progress,
-                                                     unit="step") as bar:
+            with (
+                timer.stage("generation"),
+                progress(S_steps, f"generation ({n}x{K} candidates)", self.progress, unit="step") as bar,
+            ):
                 token = _step_callback.set(lambda *_: bar.update())
                 try:
-                    cand = self._generate(B, S_prime, M_prime, R_hat, [b for b, _ in maps], K, S_steps, R, eta,
-                                          seed, 1.0 if use_boost else 0.0, known_write)
+                    cand = self._generate(
+                        B,
+                        S_prime,
+                        M_prime,
+                        R_hat,
+                        [b for b, _ in maps],
+                        K,
+                        S_steps,
+                        R,
+                        eta,
+                        seed,
+                        1.0 if use_boost else 0.0,
+                        known_write,
+                    )
                 finally:
                     _step_callback.reset(token)
             # --- election block -------------------------------------------------------
             with timer.stage("election"):
-                chosen, cand, scores, elected, spread, alpha = self._elect(cand, R_hat, B, S, M, use_boost,
-                                                                           boost_candidate, use_elect)
-        return self._results(maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timer.result(),
-                             return_candidates)
+                chosen, cand, scores, elected, spread, alpha = self._elect(
+                    cand, R_hat, B, S, M, use_boost, boost_candidate, use_elect
+                )
+        return self._results(
+            maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timer.result(), return_candidates
+        )
 
-    def _run_graph(self, maps, B, S, M, K, steps, R, eta, seed, boost_candidate, known_write, return_candidates,
-                   timer):
+    def _run_graph(
+        self, maps, B, S, M, K, steps, R, eta, seed, boost_candidate, known_write, return_candidates, timer
+    ):
         """The request as one CUDA-graph replay per shape bucket (stage 1 of midpoint reuse, once
         per layout, runs eagerly and is cached; the graph starts at its midpoint)."""
         from ..runtime.graphs import BucketKey
 
         n, H, W = B.shape
         m = reuse_steps(R, steps)
-        key = BucketKey(n, H, W, K, steps, self.network_backend, start=m, eta=float(eta), known_write=known_write,
-                        boost_candidate=boost_candidate)
+        key = BucketKey(
+            n,
+            H,
+            W,
+            K,
+            steps,
+            self.network_backend,
+            start=m,
+            eta=float(eta),
+            known_write=known_write,
+            boost_candidate=boost_candidate,
+        )
         x, noise_fn = self._start(n, K, H, W, steps, eta, seed)
-        inputs = {"B": B, "S": S, "M": M,
-                  "random_points": random_points_per_map(seed)(B, self.boost_params.n_random).to(self.device)}
+        inputs = {
+            "B": B,
+            "S": S,
+            "M": M,
+            "random_points": random_points_per_map(seed)(B, self.boost_params.n_random).to(self.device),
+        }
         if noise_fn is not None:
             inputs["noise"] = torch.stack([noise_fn(i) for i in range(m, steps)])
         self._table(steps, eta)
@@ -452,15 +630,33 @@ class RadioMapEstimator:
             if m > 0:
                 x = self._midpoints(x, B, [b for b, _ in maps], K, steps, m, eta, seed, noise_fn)
             out = self.graphs.run(key, x=x, **inputs)
-        return self._results(maps, out["chosen"], out["cand"], out["scores"], out["elected"], out["spread"],
-                             out["alpha"], out["R_hat"], out["crit"], timer.result(), return_candidates)
+        return self._results(
+            maps,
+            out["chosen"],
+            out["cand"],
+            out["scores"],
+            out["elected"],
+            out["spread"],
+            out["alpha"],
+            out["R_hat"],
+            out["crit"],
+            timer.result(),
+            return_candidates,
+        )
 
     def _condition(self, R_hat, B, S, M, random_points):
         """Critical + random points of R̂ merged with the samples: ``S′, M′`` and the critical points."""
-        cond = boost_condition(R_hat, B, S, M, self.boost_params, random_points,
-                               critical_points=partial(ops.critical_points, backend=self.backend),
-                               merge_condition=partial(ops.merge_condition, backend=self.backend))
-        return cond.S_prime, cond.M_prime, cond.points[:, :self.boost_params.n_critical]
+        cond = boost_condition(
+            R_hat,
+            B,
+            S,
+            M,
+            self.boost_params,
+            random_points,
+            critical_points=partial(ops.critical_points, backend=self.backend),
+            merge_condition=partial(ops.merge_condition, backend=self.backend),
+        )
+        return cond.S_prime, cond.M_prime, cond.points[:, : self.boost_params.n_critical]
 
     def _elect(self, cand, R_hat, B, S, M, use_boost, boost_candidate, use_elect):
         """The election block on ``[n, K, H, W]`` candidates (no host synchronisation)."""
@@ -472,7 +668,9 @@ class RadioMapEstimator:
                 cand = torch.cat([cand, R_hat[:, None].to(cand.dtype)], dim=1)
         else:
             alpha = torch.zeros(n, device=cand.device)  # no R̂ to correct towards
-        scores, elected, spread = ops.elect(cand, R_hat, S, M, B, alpha, self.election_params, backend=self.backend)
+        scores, elected, spread = ops.elect(
+            cand, R_hat, S, M, B, alpha, self.election_params, backend=self.backend
+        )
         if use_boost and boost_candidate:
             # the uncertainty is the spread of the K diffusion candidates, not of R̂ vs them
             db = self.election_params.db_span / 2
@@ -482,7 +680,9 @@ class RadioMapEstimator:
         chosen = cand.gather(1, elected.view(n, 1, 1, 1).expand(n, 1, H, W))[:, 0]
         return chosen, cand, scores, elected, spread, alpha
 
-    def _results(self, maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timings, return_candidates):
+    def _results(
+        self, maps, chosen, cand, scores, elected, spread, alpha, R_hat, crit, timings, return_candidates
+    ):
         out = []
         for b_idx, (b, s) in enumerate(maps):
             rss = model_to_dbm(chosen[b_idx].float().cpu().numpy().astype(np.float64), self.p_min, self.p_max)
@@ -491,18 +691,30 @@ class RadioMapEstimator:
             rss[b == 1] = np.nan
             unc = spread[b_idx].float().cpu().numpy().astype(np.float32)
             unc[b == 1] = np.nan
-            r_hat = model_to_dbm(R_hat[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(np.float32)
+            r_hat = model_to_dbm(R_hat[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(
+                np.float32
+            )
             r_hat[b == 1] = np.nan
             cp = crit[b_idx].cpu().numpy()
             cands = None
             if return_candidates:
-                cands = model_to_dbm(cand[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(np.float32)
+                cands = model_to_dbm(cand[b_idx].float().cpu().numpy(), self.p_min, self.p_max).astype(
+                    np.float32
+                )
                 cands[:, b == 1] = np.nan
-            out.append(EstimateResult(
-                rss_dbm=rss.astype(np.float32), uncertainty_db=unc, scores=scores[b_idx].float().cpu().numpy(),
-                elected=int(elected[b_idx]), critical_points=cp[cp[:, 0] >= 0], R_hat_dbm=r_hat,
-                alpha=float(alpha[b_idx]), timings_ms={k: round(v, 3) for k, v in timings.items()},
-                candidates_dbm=cands))
+            out.append(
+                EstimateResult(
+                    rss_dbm=rss.astype(np.float32),
+                    uncertainty_db=unc,
+                    scores=scores[b_idx].float().cpu().numpy(),
+                    elected=int(elected[b_idx]),
+                    critical_points=cp[cp[:, 0] >= 0],
+                    R_hat_dbm=r_hat,
+                    alpha=float(alpha[b_idx]),
+                    timings_ms={k: round(v, 3) for k, v in timings.items()},
+                    candidates_dbm=cands,
+                )
+            )
         return out
 
     def _start(self, n, K, H, W, steps, eta, seed):
@@ -511,29 +723,44 @@ class RadioMapEstimator:
         x = torch.cat([initial_noise(K, (H, W), seed, dev)[0] for _ in range(n)])
         noise_fn = None
         if eta > 0:
+
             def noise_fn(i: int) -> torch.Tensor:
                 g = torch.Generator().manual_seed(_stream_seed(seed, 1 + i))
                 z = torch.randn((K, H, W), generator=g)
                 return z.repeat(n, 1, 1).to(dev)
+
         return x, noise_fn
 
     def _step_fn(self, S_prime, M_prime, steps, write):
         def step_fn(x_t, eps, tbl, i, noise=None, clip_sample=True, clip_range=1.0):
             # the known raster [n, H, W] is shared by each map's K candidates (no repeat needed)
             known = dict(known=S_prime, known_mask=M_prime) if write and i < steps - 1 else {}
-            return ops.ddim_step(x_t, eps, tbl, i, noise=noise, clip_sample=clip_sample,
-                                 clip_range=clip_range, backend=self.backend, **known)
+            return ops.ddim_step(
+                x_t,
+                eps,
+                tbl,
+                i,
+                noise=noise,
+                clip_sample=clip_sample,
+                clip_range=clip_range,
+                backend=self.backend,
+                **known,
+            )
+
         return step_fn
 
-    def _generate(self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost,
-                  known_write=False):
+    def _generate(
+        self, B, S_prime, M_prime, R_hat, layouts, K, steps, R, eta, seed, has_boost, known_write=False
+    ):
         """``[n, K, H, W]`` candidates (model space) for n maps."""
         n, H, W = B.shape
         x, noise_fn = self._start(n, K, H, W, steps, eta, seed)
         m = reuse_steps(R, steps)
         if m > 0:
             x = self._midpoints(x, B, layouts, K, steps, m, eta, seed, noise_fn)
-        return self._denoise(x, B, S_prime, M_prime, R_hat, K, steps, m, eta, has_boost, known_write, noise_fn)
+        return self._denoise(
+            x, B, S_prime, M_prime, R_hat, K, steps, m, eta, has_boost, known_write, noise_fn
+        )
 
     def _midpoints(self, x, B, layouts, K, steps, m, eta, seed, noise_fn):
         """Stage 1 of midpoint reuse: static-only condition; K midpoints per layout, cached as
@@ -552,11 +779,33 @@ class RadioMapEstimator:
             xs = x.view(n, K, H, W)[sel].reshape(-1, H, W)
             Bs = B[sel].repeat_interleave(K, 0)
             zeros = torch.zeros_like(Bs)
-            eps_fn = make_eps_fn(self.runners.denoiser, table, timesteps, Bs, zeros, zeros, zeros, 0.0, 0.0,
-                                 self.scheduler.prediction_type, self.chunk)
-            sub_noise = None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
-            mid, _ = ddim_sample(eps_fn, xs, table, 0, m, step_fn=self._step_fn(None, None, steps, False),
-                                 noise_fn=sub_noise, callback=_step_callback.get(), **clip)
+            eps_fn = make_eps_fn(
+                self.runners.denoiser,
+                table,
+                timesteps,
+                Bs,
+                zeros,
+                zeros,
+                zeros,
+                0.0,
+                0.0,
+                self.scheduler.prediction_type,
+                self.chunk,
+            )
+            sub_noise = (
+                None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
+            )
+            mid, _ = ddim_sample(
+                eps_fn,
+                xs,
+                table,
+                0,
+                m,
+                step_fn=self._step_fn(None, None, steps, False),
+                noise_fn=sub_noise,
+                callback=_step_callback.get(),
+                **clip,
+            )
             for j, i in enumerate(missing):
                 mids[i] = self.cache.put(keys[i], mid.view(len(missing), K, H, W)[j])
         return torch.cat([v.to(dev, torch.float32) for v in mids])
@@ -577,8 +826,28 @@ class RadioMapEstimator:
         table, timesteps = self._table(steps, eta)
         rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731  [n,H,W] -> [n·K,H,W]
         clip = dict(clip_sample=self.scheduler.clip_sample, clip_range=self.scheduler.clip_sample_range)
-        eps_fn = make_eps_fn(self.runners.denoiser, table, timesteps, rep(B), rep(S_prime), rep(M_prime), rep(R_hat),
-                             1.0, has_boost, self.scheduler.prediction_type, self.chunk)
-        x, _ = ddim_sample(eps_fn, x, table, start, steps, step_fn=self._step_fn(S_prime, M_prime, steps, known_write),
-                           noise_fn=noise_fn, callback=_step_callback.get(), **clip)
+        eps_fn = make_eps_fn(
+            self.runners.denoiser,
+            table,
+            timesteps,
+            rep(B),
+            rep(S_prime),
+            rep(M_prime),
+            rep(R_hat),
+            1.0,
+            has_boost,
+            self.scheduler.prediction_type,
+            self.chunk,
+        )
+        x, _ = ddim_sample(
+            eps_fn,
+            x,
+            table,
+            start,
+            steps,
+            step_fn=self._step_fn(S_prime, M_prime, steps, known_write),
+            noise_fn=noise_fn,
+            callback=_step_callback.get(),
+            **clip,
+        )
         return x.clamp(-1, 1).view(n, K, H, W)

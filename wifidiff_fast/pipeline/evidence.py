@@ -40,8 +40,9 @@ def _quad_logdet(R: np.ndarray, e: np.ndarray) -> tuple[float, float]:
     return float(z @ z), float(2 * np.log(np.diag(L)).sum())
 
 
-def site_set_evidence(residual: np.ndarray, rc: np.ndarray, sigma_db: float, corr_px: float, nugget: float,
-                      n_sites: int) -> float:
+def site_set_evidence(
+    residual: np.ndarray, rc: np.ndarray, sigma_db: float, corr_px: float, nugget: float, n_sites: int
+) -> float:
     """Penalised log-likelihood of one site set from its residual at the samples (offset removed)."""
     n = len(residual)
     q, logdet = _quad_logdet(residual_correlation(rc, corr_px, nugget), residual)

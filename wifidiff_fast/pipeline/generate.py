@@ -9,7 +9,7 @@ exactly plain sampling.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,9 +26,19 @@ def initial_noise(K: int, shape: tuple[int, int], seed: int, device) -> tuple[to
     return torch.randn((K, *shape), generator=gen).to(device), gen
 
 
-def make_eps_fn(denoiser: torch.nn.Module, table: torch.Tensor, timesteps: torch.Tensor, B: torch.Tensor,
-                S: torch.Tensor, M: torch.Tensor, R_hat: torch.Tensor, has_samples: float, has_boost: float,
-                prediction_type: str, chunk: int) -> Callable[[torch.Tensor, int], torch.Tensor]:
+def make_eps_fn(
+    denoiser: torch.nn.Module,
+    table: torch.Tensor,
+    timesteps: torch.Tensor,
+    B: torch.Tensor,
+    S: torch.Tensor,
+    M: torch.Tensor,
+    R_hat: torch.Tensor,
+    has_samples: float,
+    has_boost: float,
+    prediction_type: str,
+    chunk: int,
+) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """ε_θ(x, t_i, cond) over a ``[N, H, W]`` batch whose condition rasters are ``[N, H, W]``,
     evaluated in chunks of ``chunk`` maps to bound memory."""
     n = B.shape[0]
@@ -40,8 +50,22 @@ def make_eps_fn(denoiser: torch.nn.Module, table: torch.Tensor, timesteps: torch
         out = []
         for a in range(0, x.shape[0], chunk):
             sl = slice(a, a + chunk)
-            out.append(predict_eps(denoiser, x[sl], t[sl], B[sl], S[sl], M[sl], R_hat[sl], flags_s[sl],
-                                   flags_b[sl], prediction_type, table[i, 0], table[i, 1]))
+            out.append(
+                predict_eps(
+                    denoiser,
+                    x[sl],
+                    t[sl],
+                    B[sl],
+                    S[sl],
+                    M[sl],
+                    R_hat[sl],
+                    flags_s[sl],
+                    flags_b[sl],
+                    prediction_type,
+                    table[i, 0],
+                    table[i, 1],
+                )
+            )
         return torch.cat(out)
 
     return eps_fn

@@ -33,8 +33,15 @@ import torch
 from ..physics.prior import PropagationParams, power_sum_db, site_geometry, site_power_db
 from .evidence import residual_correlation
 
-__all__ = ["LocaliseParams", "SiteHypothesis", "SiteSet", "Localisation", "localise", "inside_log_prior",
-           "outside_distance"]
+__all__ = [
+    "LocaliseParams",
+    "SiteHypothesis",
+    "SiteSet",
+    "Localisation",
+    "localise",
+    "inside_log_prior",
+    "outside_distance",
+]
 
 HUBER_DB = 6.0  # soft-L1 scale: residuals beyond it count linearly (kriging fixes the rest)
 # Typical error of the calibrated prior with the true sites (3.3–3.9 dB on BRAT, calibration.json):
@@ -46,25 +53,27 @@ MODEL_ERROR_DB = 3.5
 class LocaliseParams:
     """Search settings (pixel units of the window)."""
 
-    capacity: int = 8            # hypotheses returned (fixed shape)
-    max_sites: int = 3           # sites in the explaining set
-    margin: float = 0.5          # search window margin, × window size per side
+    capacity: int = 8  # hypotheses returned (fixed shape)
+    max_sites: int = 3  # sites in the explaining set
+    margin: float = 0.5  # search window margin, × window size per side
     coarse_step_px: float = 8.0
-    n_starts: int = 4            # first-site starts, each grown into a full set
-    bic_per_site: float = 3.0    # a new site must gain this × log N × MODEL_ERROR_DB²
+    n_starts: int = 4  # first-site starts, each grown into a full set
+    bic_per_site: float = 3.0  # a new site must gain this × log N × MODEL_ERROR_DB²
     max_coarse_samples: int = 64  # coarse stage uses at most this many samples (seeded subset)
-    step_px: float = 1.0          # ray-march step of the search
+    step_px: float = 1.0  # ray-march step of the search
     offset_sigma_db: float | None = 1.5  # prior std of the power offset (None: free power)
-    sweeps: int = 2               # coordinate-descent passes over the chosen sites
-    gp_misfit: bool = True        # correlated-residual (GP) misfit instead of independent soft-L1
+    sweeps: int = 2  # coordinate-descent passes over the chosen sites
+    gp_misfit: bool = True  # correlated-residual (GP) misfit instead of independent soft-L1
     # Prior that the area of interest holds a transmitter: the set's site nearest the grid lies
     # outside it by d px with log-prior −½(d/σ)² (None: sites anywhere within the margin alike).
     inside_sigma_px: float | None = None
 
     def __post_init__(self):
         if int(self.capacity) < 1:
-            raise ValueError(f"hypothesis capacity must be >= 1, got {self.capacity}; "
-                             "ask for at least one transmitter hypothesis")
+            raise ValueError(
+                f"hypothesis capacity must be >= 1, got {self.capacity}; "
+                "ask for at least one transmitter hypothesis"
+            )
         if not 1 <= int(self.max_sites) <= int(self.capacity):
             raise ValueError(f"max_sites must be in 1..capacity ({self.capacity}), got {self.max_sites}")
         if not 0.0 <= self.margin <= 2.0:
@@ -79,9 +88,9 @@ class LocaliseParams:
 class SiteHypothesis:
     row: float
     col: float
-    offset_db: float      # power offset against the calibrated site power
-    rot_rad: float        # sector rotation (BRAT: 0)
-    score: float          # misfit of the set it belongs to (lower is better)
+    offset_db: float  # power offset against the calibrated site power
+    rot_rad: float  # sector rotation (BRAT: 0)
+    score: float  # misfit of the set it belongs to (lower is better)
 
     def rc(self) -> tuple[float, float]:
         return (self.row, self.col)
@@ -93,15 +102,15 @@ class SiteSet:
 
     sites: list[SiteHypothesis]
     offset_db: float
-    score: float          # penalised robust misfit (lower is better)
-    misfit_db: float      # RMS residual at the samples
+    score: float  # penalised robust misfit (lower is better)
+    misfit_db: float  # RMS residual at the samples
 
 
 @dataclass
 class Localisation:
-    hypotheses: list[SiteHypothesis]     # ``capacity`` entries, best first
-    n_sites: int                         # the first n_sites form the explaining set
-    misfit_db: float                     # RMS residual of the explaining set at the samples
+    hypotheses: list[SiteHypothesis]  # ``capacity`` entries, best first
+    n_sites: int  # the first n_sites form the explaining set
+    misfit_db: float  # RMS residual of the explaining set at the samples
     grid_scores: np.ndarray = field(repr=False, default=None)  # coarse single-site score map
     sets: list[SiteSet] = field(default_factory=list)  # alternative explanations, best first
 
@@ -111,8 +120,9 @@ class Localisation:
 
     def as_array(self) -> np.ndarray:
         """``float32 [capacity, 5]``: row, col, offset_db, rot_rad, score (fixed shape)."""
-        return np.array([[h.row, h.col, h.offset_db, h.rot_rad, h.score] for h in self.hypotheses],
-                        dtype=np.float32)
+        return np.array(
+            [[h.row, h.col, h.offset_db, h.rot_rad, h.score] for h in self.hypotheses], dtype=np.float32
+        )
 
 
 def _rho(r: torch.Tensor) -> torch.Tensor:
@@ -140,8 +150,13 @@ def residual_precision(rc: torch.Tensor, params: PropagationParams) -> torch.Ten
     return torch.linalg.inv(torch.from_numpy(R)).float()
 
 
-def _score_sets(base_db: torch.Tensor | None, cand_db: torch.Tensor, p: torch.Tensor, shrink: float,
-                prec: torch.Tensor | None = None):
+def _score_sets(
+    base_db: torch.Tensor | None,
+    cand_db: torch.Tensor,
+    p: torch.Tensor,
+    shrink: float,
+    prec: torch.Tensor | None = None,
+):
     """Misfit of ``base ⊕ candidate`` for every candidate row: ``cand_db [C, N]`` → (score [C], a [C]).
 
     With ``prec`` (:func:`residual_precision`) the misfit is the Gaussian-process quadratic form
@@ -150,7 +165,11 @@ def _score_sets(base_db: torch.Tensor | None, cand_db: torch.Tensor, p: torch.Te
     independent votes, so positions are not bent to fit local quirks of the prior. Without it,
     the independent soft-L1 misfit.
     """
-    pred = cand_db if base_db is None else power_sum_db(torch.stack(torch.broadcast_tensors(base_db[None], cand_db)), 0)
+    pred = (
+        cand_db
+        if base_db is None
+        else power_sum_db(torch.stack(torch.broadcast_tensors(base_db[None], cand_db)), 0)
+    )
     res = p[None] - pred
     if prec is None:
         a = _robust_offset(res, shrink)
@@ -225,14 +244,26 @@ class _InsidePrior:
         return MODEL_ERROR_DB**2 * (d / self.sigma) ** 2
 
 
-def _refine(scorer: _Scorer, others_db, p, start: torch.Tensor, bounds, coarse: float, shrink: float, prec,
-            penalty=lambda g: 0.0):
+def _refine(
+    scorer: _Scorer,
+    others_db,
+    p,
+    start: torch.Tensor,
+    bounds,
+    coarse: float,
+    shrink: float,
+    prec,
+    penalty=lambda g: 0.0,
+):
     """Two local grid passes (``coarse/4`` then 1 px) around ``start``; returns (pos, score, a)."""
     best = start
     for half, step in ((coarse, max(1.0, coarse / 4)), (max(1.0, coarse / 4), 1.0)):
-        g = _grid(float(best[0]) - half, float(best[0]) + half, float(best[1]) - half,
-                  float(best[1]) + half, step)
-        g = g[(g[:, 0] >= bounds[0]) & (g[:, 0] <= bounds[1]) & (g[:, 1] >= bounds[2]) & (g[:, 1] <= bounds[3])]
+        g = _grid(
+            float(best[0]) - half, float(best[0]) + half, float(best[1]) - half, float(best[1]) + half, step
+        )
+        g = g[
+            (g[:, 0] >= bounds[0]) & (g[:, 0] <= bounds[1]) & (g[:, 1] >= bounds[2]) & (g[:, 1] <= bounds[3])
+        ]
         sc, a = _score_sets(others_db, scorer.site_db(g), p, shrink, prec)
         sc = sc + penalty(g)
         i = int(torch.argmin(sc))
@@ -246,8 +277,11 @@ def _distinct(sets: list[SiteSet], tol_px: float = 2.0) -> list[SiteSet]:
     out: list[SiteSet] = []
     for st in sets:
         a = sorted(h.rc() for h in st.sites)
-        if not any(len(a) == len(o.sites) and all(math.dist(x, y) <= tol_px for x, y in
-                                                  zip(a, sorted(h.rc() for h in o.sites))) for o in out):
+        if not any(
+            len(a) == len(o.sites)
+            and all(math.dist(x, y) <= tol_px for x, y in zip(a, sorted(h.rc() for h in o.sites)))
+            for o in out
+        ):
             out.append(st)
     return out
 
@@ -256,8 +290,15 @@ def _sum_db(rows: list[torch.Tensor]) -> torch.Tensor | None:
     return None if not rows else power_sum_db(torch.stack(rows), 0)
 
 
-def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz: float = 5750.0,
-             settings: LocaliseParams | None = None, seed: int = 0, extra_starts=None) -> Localisation:
+def localise(
+    buildings,
+    samples: np.ndarray,
+    params: PropagationParams,
+    freq_mhz: float = 5750.0,
+    settings: LocaliseParams | None = None,
+    seed: int = 0,
+    extra_starts=None,
+) -> Localisation:
     """Find the transmitters that best explain ``samples`` (``[N, 3]`` row, col, dBm).
 
     ``buildings`` is the ``[H, W]`` raster (validated by the caller). Deterministic for a seed.
@@ -282,7 +323,9 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
     # once and reused by every greedy step and sweep (only refinements cast new rays).
     sub = None
     if N > cfg.max_coarse_samples:
-        sub = torch.as_tensor(np.sort(np.random.default_rng(seed).choice(N, cfg.max_coarse_samples, replace=False)))
+        sub = torch.as_tensor(
+            np.sort(np.random.default_rng(seed).choice(N, cfg.max_coarse_samples, replace=False))
+        )
     p_sub = p if sub is None else p[sub]
     prec = residual_precision(rc, params) if cfg.gp_misfit else None
     prec_sub = None if prec is None else (prec if sub is None else residual_precision(rc[sub], params))
@@ -300,9 +343,23 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
         cs, _ = _score_sets(base_sub, table, p_sub, shrink, prec_sub)
         cs = cs + inside(grid, others_pos)
         starts = _local_minima(cs, grid, n_starts, sep)
-        found = sorted((_refine(scorer, _sum_db(others_full), p, grid[i], bounds, cfg.coarse_step_px, shrink, prec,
-                                lambda g: inside(g, others_pos))
-                        for i in starts), key=lambda t: t[1])
+        found = sorted(
+            (
+                _refine(
+                    scorer,
+                    _sum_db(others_full),
+                    p,
+                    grid[i],
+                    bounds,
+                    cfg.coarse_step_px,
+                    shrink,
+                    prec,
+                    lambda g: inside(g, others_pos),
+                )
+                for i in starts
+            ),
+            key=lambda t: t[1],
+        )
         return cs, found
 
     def grow(first_pos: torch.Tensor, first_score: float):
@@ -321,7 +378,7 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
             for _sweep in range(cfg.sweeps):
                 moved = False
                 for j in range(len(pos)):
-                    _, found_j = best_site(full[:j] + full[j + 1:], 2, pos[:j] + pos[j + 1:])
+                    _, found_j = best_site(full[:j] + full[j + 1 :], 2, pos[:j] + pos[j + 1 :])
                     q, sc, _ = found_j[0]
                     if sc < score - 1e-3:
                         pos[j], full[j], score, moved = q, scorer.site_db(q[None])[0], sc, True
@@ -329,16 +386,31 @@ def localise(buildings, samples: np.ndarray, params: PropagationParams, freq_mhz
                     break
         base = _sum_db(full)
         a = float(_score_sets(None, base[None], p, shrink, prec)[1][0])
-        return SiteSet([SiteHypothesis(float(q[0]), float(q[1]), a, 0.0, score) for q in pos], a, score,
-                       float(torch.sqrt(((p - base - a) ** 2).mean())))
+        return SiteSet(
+            [SiteHypothesis(float(q[0]), float(q[1]), a, 0.0, score) for q in pos],
+            a,
+            score,
+            float(torch.sqrt(((p - base - a) ** 2).mean())),
+        )
 
     cs, firsts = best_site([], cfg.n_starts, [])
     if extra_starts is not None and len(extra_starts):
         lo = torch.tensor([bounds[0], bounds[2]])
         hi = torch.tensor([bounds[1], bounds[3]])
         for q in torch.as_tensor(np.asarray(extra_starts, np.float32)).reshape(-1, 2):
-            firsts.append(_refine(scorer, None, p, torch.minimum(torch.maximum(q, lo), hi), bounds,
-                                  cfg.coarse_step_px, shrink, prec, lambda g: inside(g, [])))
+            firsts.append(
+                _refine(
+                    scorer,
+                    None,
+                    p,
+                    torch.minimum(torch.maximum(q, lo), hi),
+                    bounds,
+                    cfg.coarse_step_px,
+                    shrink,
+                    prec,
+                    lambda g: inside(g, []),
+                )
+            )
     grid_scores = cs.reshape(n_rows, -1).numpy()
     sets = _distinct(sorted((grow(q, sc) for q, sc, _ in firsts), key=lambda st: st.score))
     best = sets[0]
@@ -377,19 +449,27 @@ def check_sites(sites_rc, shape: tuple[int, int], margin: float) -> np.ndarray:
         raise ValueError(
             f"transmitter {i} at (row, col) = ({t[i, 0]:.1f}, {t[i, 1]:.1f}) lies outside the grid margin "
             f"[{lo_r:.0f}, {hi_r:.0f}] × [{lo_c:.0f}, {hi_c:.0f}] ({margin} × the grid per side); "
-            "crop a larger layout around it or drop it")
+            "crop a larger layout around it or drop it"
+        )
     return t
 
 
-def known_sites(buildings, samples: np.ndarray, sites_rc: np.ndarray, params: PropagationParams,
-                freq_mhz: float, settings: LocaliseParams | None = None) -> Localisation:
+def known_sites(
+    buildings,
+    samples: np.ndarray,
+    sites_rc: np.ndarray,
+    params: PropagationParams,
+    freq_mhz: float,
+    settings: LocaliseParams | None = None,
+) -> Localisation:
     """The :class:`Localisation` of known transmitters: only the common power offset is fitted."""
     cfg = settings or LocaliseParams()
     s = np.asarray(samples, dtype=np.float64)
     p = torch.as_tensor(s[:, 2], dtype=torch.float32)
     shrink = 0.0 if cfg.offset_sigma_db is None else (MODEL_ERROR_DB / cfg.offset_sigma_db) ** 2
-    scorer = _Scorer(np.asarray(buildings), torch.as_tensor(s[:, :2], dtype=torch.float32), params, freq_mhz,
-                     cfg.step_px)
+    scorer = _Scorer(
+        np.asarray(buildings), torch.as_tensor(s[:, :2], dtype=torch.float32), params, freq_mhz, cfg.step_px
+    )
     base = power_sum_db(scorer.site_db(torch.as_tensor(sites_rc, dtype=torch.float32)), 0)
     res = p - base
     prec = residual_precision(scorer.q, params) if cfg.gp_misfit else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import asdict, dataclass, field
-
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,15 @@ import torch
 from ..eval.baselines import KRIGING_MIN_SAMPLES, ordinary_kriging
 from ..physics.prior import PropagationParams, power_sum_db, site_maps
 from .evidence import evidence_weights, kriging_evidence, site_set_evidence
-from .localise import (MODEL_ERROR_DB, Localisation, LocaliseParams, check_sites, inside_log_prior, known_sites,
-                       localise)
+from .localise import (
+    MODEL_ERROR_DB,
+    Localisation,
+    LocaliseParams,
+    check_sites,
+    inside_log_prior,
+    known_sites,
+    localise,
+)
 
 __all__ = ["PhysicsSettings", "PhysicsMap", "physics_map"]
 
@@ -38,12 +44,12 @@ __all__ = ["PhysicsSettings", "PhysicsMap", "physics_map"]
 class PhysicsSettings:
     localise: LocaliseParams = field(default_factory=LocaliseParams)
     residual_kriging: bool = True
-    map_step_px: float = 1.0       # ray-march step of the full-grid prior
+    map_step_px: float = 1.0  # ray-march step of the full-grid prior
     # The mixture σ (kriging variance + spread between explanations) is set to ±2σ coverage of
     # 0.93 on 16 BRAT region 1 windows (×1.19 / 1.01 / 1.18 at N = 10 / 25 / 50, distinct sets);
     # region 2 is the check.
     sigma_scale: float = 1.2
-    max_sets: int = 4              # alternative site sets averaged (1 = the best set alone)
+    max_sets: int = 4  # alternative site sets averaged (1 = the best set alone)
     kriging_fallback: bool = True  # plain kriging competes as one more explanation (evidence.py)
     # Flatter than Bayes (T = 1): the mean over more hypotheses measured better on region 1 windows
     # (prior v1; MSE gain over kriging at N = 10/25/50: T = 1 1.38/1.26/1.34×, T = 16 1.47/1.42/1.44×).
@@ -56,7 +62,7 @@ class PhysicsSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PhysicsSettings":
+    def from_dict(cls, d: dict) -> PhysicsSettings:
         d = dict(d)
         try:
             loc = LocaliseParams(**d.pop("localise", {}))
@@ -67,11 +73,11 @@ class PhysicsSettings:
 
 @dataclass
 class PhysicsMap:
-    rss_dbm: np.ndarray            # float32 [H, W]
-    sigma_db: np.ndarray           # float32 [H, W] 1-σ uncertainty
-    prior_dbm: np.ndarray          # float32 [H, W] the prior alone (with its fitted level)
+    rss_dbm: np.ndarray  # float32 [H, W]
+    sigma_db: np.ndarray  # float32 [H, W] 1-σ uncertainty
+    prior_dbm: np.ndarray  # float32 [H, W] the prior alone (with its fitted level)
     localisation: Localisation
-    weights: np.ndarray            # float32 [sets (+ kriging) (+ learned)] weight of each explanation
+    weights: np.ndarray  # float32 [sets (+ kriging) (+ learned)] weight of each explanation
     timings_ms: dict = field(default_factory=dict)  # localise, prior, kriging
 
 
@@ -79,8 +85,10 @@ def _krige_residual(buildings: np.ndarray, samples_rc: np.ndarray, residual: np.
     """Ordinary kriging of the residual onto every pixel: (value, variance) ``[H, W]`` each (the
     baselines' PyKrige call; the mean and variance of the residual when it cannot krige)."""
     H, W = buildings.shape
-    flat = (np.full((H, W), float(np.mean(residual))),
-            np.full((H, W), float(np.var(residual)) if len(residual) > 1 else 0.0))
+    flat = (
+        np.full((H, W), float(np.mean(residual))),
+        np.full((H, W), float(np.var(residual)) if len(residual) > 1 else 0.0),
+    )
     if len(residual) < KRIGING_MIN_SAMPLES or np.ptp(residual) == 0.0:
         return flat
     rr, cc = np.mgrid[:H, :W]
@@ -107,9 +115,16 @@ def _heatmap_starts(name: str, buildings, samples, freq_mhz: float, k: int = 3) 
     return decode_sites(logits, buildings.shape, k)[:, :2]
 
 
-def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationParams,
-                freq_mhz: float = 5750.0, settings: PhysicsSettings | None = None, seed: int = 0,
-                transmitters=None, learned_dbm: np.ndarray | None = None) -> PhysicsMap:
+def physics_map(
+    buildings: np.ndarray,
+    samples: np.ndarray,
+    params: PropagationParams,
+    freq_mhz: float = 5750.0,
+    settings: PhysicsSettings | None = None,
+    seed: int = 0,
+    transmitters=None,
+    learned_dbm: np.ndarray | None = None,
+) -> PhysicsMap:
     """The transmitter-aware estimate for validated ``buildings [H, W]`` and ``samples [N, 3]``.
 
     ``learned_dbm`` (``[H, W]``, e.g. the boost network's map R̂) joins the explanations as
@@ -144,23 +159,34 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
         t0 = time.perf_counter()
         for h in st.sites:
             if h.rc() not in cache:
-                cache[h.rc()] = site_maps(buildings, np.array([h.rc()], np.float32), freq_mhz, params,
-                                          step_px=cfg.map_step_px)[0]
+                cache[h.rc()] = site_maps(
+                    buildings, np.array([h.rc()], np.float32), freq_mhz, params, step_px=cfg.map_step_px
+                )[0]
         prior = (power_sum_db(torch.stack([cache[h.rc()] for h in st.sites])) + st.offset_db).numpy()
         prior = prior.astype(np.float64)
         timings["prior"] = timings.get("prior", 0.0) + (time.perf_counter() - t0) * 1e3
         if prior_best is None:
             prior_best = prior
         residual = samples[:, 2] - prior[rows, cols]
-        log_prior = 0.0 if transmitters is not None else inside_log_prior(st.sites, buildings.shape,
-                                                                           cfg.localise.inside_sigma_px)
-        evidence.append(site_set_evidence(residual, rc, MODEL_ERROR_DB, params.residual_corr_px,
-                                          params.residual_nugget, len(st.sites)) + log_prior)
+        log_prior = (
+            0.0
+            if transmitters is not None
+            else inside_log_prior(st.sites, buildings.shape, cfg.localise.inside_sigma_px)
+        )
+        evidence.append(
+            site_set_evidence(
+                residual, rc, MODEL_ERROR_DB, params.residual_corr_px, params.residual_nugget, len(st.sites)
+            )
+            + log_prior
+        )
         t0 = time.perf_counter()
         if cfg.residual_kriging:
             fix, var = _krige_residual(buildings, samples[:, :2], residual)
         else:
-            fix, var = np.full(prior.shape, float(np.mean(residual))), np.full(prior.shape, float(np.var(residual)))
+            fix, var = (
+                np.full(prior.shape, float(np.mean(residual))),
+                np.full(prior.shape, float(np.var(residual))),
+            )
         timings["kriging"] = timings.get("kriging", 0.0) + (time.perf_counter() - t0) * 1e3
         maps.append(prior + fix)
         variances.append(var)
@@ -192,5 +218,11 @@ def physics_map(buildings: np.ndarray, samples: np.ndarray, params: PropagationP
     mean[buildings == 1] = np.nan
     sigma[buildings == 1] = np.nan
     prior_best[buildings == 1] = np.nan
-    return PhysicsMap(mean.astype(np.float32), sigma.astype(np.float32), prior_best.astype(np.float32), loc,
-                      w.astype(np.float32), {k: round(v, 3) for k, v in timings.items()})
+    return PhysicsMap(
+        mean.astype(np.float32),
+        sigma.astype(np.float32),
+        prior_best.astype(np.float32),
+        loc,
+        w.astype(np.float32),
+        {k: round(v, 3) for k, v in timings.items()},
+    )

@@ -34,13 +34,23 @@ class AOTRunner(NetworkRunner):
 
     def _exportable(self) -> torch.nn.Module:
         # low precision as an exported autocast region: fp32 weights, norms and inputs
-        return self.module if self.dtype == torch.float32 else Autocast(self.module, self.device.type, self.dtype)
+        return (
+            self.module
+            if self.dtype == torch.float32
+            else Autocast(self.module, self.device.type, self.dtype)
+        )
 
     def key(self, inputs) -> ArtifactKey:
         shapes = [(-1, *x.shape[1:]) for x in inputs]
-        return ArtifactKey.make("aot", self.source, shapes, self.dtype, self.device,
-                                channels_last=self.channels_last,
-                                input_dtypes=",".join(str(x.dtype) for x in inputs))
+        return ArtifactKey.make(
+            "aot",
+            self.source,
+            shapes,
+            self.dtype,
+            self.device,
+            channels_last=self.channels_last,
+            input_dtypes=",".join(str(x.dtype) for x in inputs),
+        )
 
     def _build(self, inputs):
         key = self.key(inputs)
@@ -48,8 +58,12 @@ class AOTRunner(NetworkRunner):
         typed = inputs
 
         def build(path):
-            log.info("%s[aot]: exporting and compiling for %s (once; cached in %s)", self.name,
-                     [tuple(x.shape) for x in inputs], self.cache.root)
+            log.info(
+                "%s[aot]: exporting and compiling for %s (once; cached in %s)",
+                self.name,
+                [tuple(x.shape) for x in inputs],
+                self.cache.root,
+            )
             program = export_program(module, typed)
             torch._inductor.aoti_compile_and_package(program, package_path=str(path))
 
@@ -61,8 +75,13 @@ class AOTRunner(NetworkRunner):
             except Exception as exc:
                 if attempt:
                     raise
-                log.warning("%s[aot]: cached package %s does not load (%s: %s); rebuilding it",
-                            self.name, found.path, type(exc).__name__, exc)
+                log.warning(
+                    "%s[aot]: cached package %s does not load (%s: %s); rebuilding it",
+                    self.name,
+                    found.path,
+                    type(exc).__name__,
+                    exc,
+                )
                 shutil.rmtree(found.path.parent, ignore_errors=True)
         self.last_lookup = found
         return package

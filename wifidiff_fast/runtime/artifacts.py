@@ -20,10 +20,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -61,21 +61,35 @@ def device_tag(device: torch.device | str) -> str:
 
 @dataclass(frozen=True)
 class ArtifactKey:
-    backend: str                          # "aot", "onnx", "tensorrt"
-    model: str                            # model_hash()
-    shapes: tuple[tuple[int, ...], ...]   # example input shapes, −1 = dynamic
-    dtype: str                            # "float32", "bfloat16", ...
-    device: str                           # device_tag()
+    backend: str  # "aot", "onnx", "tensorrt"
+    model: str  # model_hash()
+    shapes: tuple[tuple[int, ...], ...]  # example input shapes, −1 = dynamic
+    dtype: str  # "float32", "bfloat16", ...
+    device: str  # device_tag()
     versions: tuple[tuple[str, str], ...] = ()  # (package, version) of the compiler stack
-    options: tuple[tuple[str, str], ...] = ()   # memory format and other build options
+    options: tuple[tuple[str, str], ...] = ()  # memory format and other build options
 
     @classmethod
-    def make(cls, backend: str, module: torch.nn.Module, shapes, dtype: torch.dtype, device,
-             versions: dict[str, str] | None = None, model: str | None = None, **options) -> "ArtifactKey":
-        return cls(backend, model or model_hash(module), tuple(tuple(int(d) for d in s) for s in shapes),
-                   str(dtype).replace("torch.", ""), device_tag(device),
-                   tuple(sorted({"torch": torch.__version__, **(versions or {})}.items())),
-                   tuple(sorted((k, str(v)) for k, v in options.items())))
+    def make(
+        cls,
+        backend: str,
+        module: torch.nn.Module,
+        shapes,
+        dtype: torch.dtype,
+        device,
+        versions: dict[str, str] | None = None,
+        model: str | None = None,
+        **options,
+    ) -> ArtifactKey:
+        return cls(
+            backend,
+            model or model_hash(module),
+            tuple(tuple(int(d) for d in s) for s in shapes),
+            str(dtype).replace("torch.", ""),
+            device_tag(device),
+            tuple(sorted({"torch": torch.__version__, **(versions or {})}.items())),
+            tuple(sorted((k, str(v)) for k, v in options.items())),
+        )
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))  # tuples as lists, as read back from disk
@@ -94,8 +108,8 @@ def _sha256_file(path: Path) -> str:
 
 @dataclass
 class Lookup:
-    path: Path | None      # the artifact file, or None on a miss
-    reason: str            # "hit", "missing", "stale: ...", "corrupt: ..."
+    path: Path | None  # the artifact file, or None on a miss
+    reason: str  # "hit", "missing", "stale: ...", "corrupt: ..."
     built: bool = False
     build_seconds: float | None = None
     history: list[str] = field(default_factory=list)
@@ -122,15 +136,19 @@ class ArtifactCache:
         except (OSError, ValueError) as exc:
             return self._discard(d, f"corrupt: unreadable manifest ({type(exc).__name__})")
         if manifest.get("format") != CACHE_FORMAT or manifest.get("key") != key.to_json():
-            return self._discard(d, "stale: the manifest was written for another key "
-                                    "(versions, shapes or weights differ)")
+            return self._discard(
+                d, "stale: the manifest was written for another key (versions, shapes or weights differ)"
+            )
         path = d / str(manifest.get("file", ""))
         if not path.is_file():
             return self._discard(d, f"corrupt: {path.name} is missing")
         digest = _sha256_file(path)
         if digest != manifest.get("sha256"):
-            return self._discard(d, f"corrupt: {path.name} hashes to {digest[:12]}…, the manifest "
-                                    f"says {str(manifest.get('sha256'))[:12]}…")
+            return self._discard(
+                d,
+                f"corrupt: {path.name} hashes to {digest[:12]}…, the manifest "
+                f"says {str(manifest.get('sha256'))[:12]}…",
+            )
         return Lookup(path, "hit")
 
     def _discard(self, d: Path, reason: str) -> Lookup:
@@ -158,9 +176,14 @@ class ArtifactCache:
                 if not (tmp / filename).is_file():
                     raise RuntimeError(f"the {key.backend} build wrote no {filename}")
                 seconds = time.perf_counter() - t0
-                manifest = {"format": CACHE_FORMAT, "key": key.to_json(), "file": filename,
-                            "sha256": _sha256_file(tmp / filename), "build_seconds": round(seconds, 2),
-                            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                manifest = {
+                    "format": CACHE_FORMAT,
+                    "key": key.to_json(),
+                    "file": filename,
+                    "sha256": _sha256_file(tmp / filename),
+                    "build_seconds": round(seconds, 2),
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
                 (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
                 shutil.rmtree(d, ignore_errors=True)
                 os.replace(tmp, d)

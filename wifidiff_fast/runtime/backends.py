@@ -52,31 +52,44 @@ def availability(backend: str, device: torch.device | str) -> Availability:
     """Whether ``backend`` can run networks on ``device``, and why (not)."""
     dev = torch.device(device)
     if backend not in NETWORK_BACKENDS:
-        raise ValueError(f"unknown network backend {backend!r}; choose one of auto, {', '.join(NETWORK_BACKENDS)}")
+        raise ValueError(
+            f"unknown network backend {backend!r}; choose one of auto, {', '.join(NETWORK_BACKENDS)}"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         return Availability(False, "no CUDA device is visible to this torch")
     if backend == "eager":
         return Availability(True, "PyTorch eager (always available)")
     if backend in ("compile", "aot"):
         if dev.type == "cpu" and _cxx() is None:
-            return Availability(False, "inductor's CPU code generation needs a C++ compiler (c++/g++) on PATH; "
-                                       "install g++ (apt-get install g++)")
+            return Availability(
+                False,
+                "inductor's CPU code generation needs a C++ compiler (c++/g++) on PATH; "
+                "install g++ (apt-get install g++)",
+            )
         if dev.type == "cuda" and not _has("triton"):
             return Availability(False, "inductor on CUDA needs triton (pip install triton)")
         if backend == "aot" and not hasattr(torch._inductor, "aoti_compile_and_package"):
-            return Availability(False, f"torch {torch.__version__} has no torch._inductor.aoti_compile_and_package; "
-                                       "use torch >= 2.6")
+            return Availability(
+                False,
+                f"torch {torch.__version__} has no torch._inductor.aoti_compile_and_package; "
+                "use torch >= 2.6",
+            )
         return Availability(True, f"inductor (torch {torch.__version__})")
     if backend == "onnx":
         missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if not _has(m)]
         if missing:
-            return Availability(False, f"the ONNX backend needs {', '.join(missing)}: "
-                                       f"pip install {' '.join(missing)} (or pip install -e '.[test]')")
+            return Availability(
+                False,
+                f"the ONNX backend needs {', '.join(missing)}: "
+                f"pip install {' '.join(missing)} (or pip install -e '.[test]')",
+            )
         if dev.type == "cuda":
             import onnxruntime
 
             if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-                return Availability(False, "this onnxruntime has no CUDAExecutionProvider: pip install onnxruntime-gpu")
+                return Availability(
+                    False, "this onnxruntime has no CUDAExecutionProvider: pip install onnxruntime-gpu"
+                )
         import onnxruntime
 
         return Availability(True, f"onnxruntime {onnxruntime.__version__}")
@@ -85,8 +98,11 @@ def availability(backend: str, device: torch.device | str) -> Availability:
         return Availability(False, "TensorRT runs on NVIDIA GPUs only; use aot or onnx on the CPU")
     missing = [m for m in ("tensorrt", "onnx", "onnxscript") if not _has(m)]
     if missing:
-        return Availability(False, f"the TensorRT backend needs {', '.join(missing)} (the tensorrt Python package "
-                                   "with its libraries; not installable on this project's machines, DESIGN §3)")
+        return Availability(
+            False,
+            f"the TensorRT backend needs {', '.join(missing)} (the tensorrt Python package "
+            "with its libraries; not installable on this project's machines, DESIGN §3)",
+        )
     return Availability(True, "tensorrt")
 
 

@@ -48,16 +48,18 @@ class MicroBatcher:
         self._queue: list[_Request] = []
         self._cond = threading.Condition()
         self._closed = False
-        self.batches = 0        # estimate_batch calls made
-        self.requests = 0       # requests served
+        self.batches = 0  # estimate_batch calls made
+        self.requests = 0  # requests served
         self._worker = threading.Thread(target=self._loop, name="wifidiff-microbatcher", daemon=True)
         self._worker.start()
 
     def submit(self, buildings, samples, **options) -> Future:
         """Queue one map; the future resolves to its ``EstimateResult``."""
         if "transmitters" in options:
-            raise ValueError("the micro-batcher serves maps independently; pass transmitters= to "
-                             "estimator.estimate directly")
+            raise ValueError(
+                "the micro-batcher serves maps independently; pass transmitters= to "
+                "estimator.estimate directly"
+            )
         req = _Request(buildings, samples, options)
         with self._cond:
             if self._closed:
@@ -97,7 +99,7 @@ class MicroBatcher:
                     break
                 self._cond.wait(left)
             first = self._queue[0].group()
-            batch = [r for r in self._queue if r.group() == first][:self.max_batch]
+            batch = [r for r in self._queue if r.group() == first][: self.max_batch]
             for r in batch:
                 self._queue.remove(r)
             return batch

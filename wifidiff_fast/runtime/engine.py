@@ -15,11 +15,17 @@ import torch
 
 from ..models.features import BOOST_CHANNELS, CORRECTION_CHANNELS, DENOISER_CHANNELS
 from .artifacts import ArtifactCache
-from .runners import make_runner
 from .backends import select
+from .runners import make_runner
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def dtype_arg(dtype) -> torch.dtype:
@@ -33,8 +39,15 @@ def dtype_arg(dtype) -> torch.dtype:
 
 
 class NetworkEngine:
-    def __init__(self, nets, device: torch.device | str, backend: str = "auto", dtype=torch.float32,
-                 channels_last: bool | None = None, cache: ArtifactCache | None = None):
+    def __init__(
+        self,
+        nets,
+        device: torch.device | str,
+        backend: str = "auto",
+        dtype=torch.float32,
+        channels_last: bool | None = None,
+        cache: ArtifactCache | None = None,
+    ):
         self.device = torch.device(device)
         self.backend = select(backend, self.device)
         self.dtype = dtype_arg(dtype)
@@ -49,11 +62,14 @@ class NetworkEngine:
         self.source = nets
 
     def describe(self) -> str:
-        return (f"{self.backend} ({str(self.dtype).replace('torch.', '')}"
-                f"{', channels_last' if self.channels_last else ''})")
+        return (
+            f"{self.backend} ({str(self.dtype).replace('torch.', '')}"
+            f"{', channels_last' if self.channels_last else ''})"
+        )
 
-    def prepare(self, H: int, W: int, n_maps: int = 1, tta: bool = False, denoiser_batches=(16,),
-                boost: bool = True) -> float:
+    def prepare(
+        self, H: int, W: int, n_maps: int = 1, tta: bool = False, denoiser_batches=(16,), boost: bool = True
+    ) -> float:
         """Build or load everything a request on an ``H × W`` grid needs; returns seconds spent.
 
         ``denoiser_batches``: the chunk sizes the sampler will call the denoiser with (the
@@ -66,6 +82,8 @@ class NetworkEngine:
                 self.boost.prepare(torch.zeros(n_maps * (4 if tta else 1), BOOST_CHANNELS, h, w, device=dev))
             self.correction.prepare(torch.zeros(n_maps, CORRECTION_CHANNELS, H, W, device=dev))
         for b in sorted(set(int(b) for b in denoiser_batches if b > 0)):
-            self.denoiser.prepare(torch.zeros(b, DENOISER_CHANNELS, H, W, device=dev),
-                                  torch.zeros(b, dtype=torch.long, device=dev))
+            self.denoiser.prepare(
+                torch.zeros(b, DENOISER_CHANNELS, H, W, device=dev),
+                torch.zeros(b, dtype=torch.long, device=dev),
+            )
         return time.perf_counter() - t0

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -39,14 +39,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BucketKey:
-    batch: int            # maps per request
+    batch: int  # maps per request
     H: int
     W: int
-    K: int                # candidates per map
-    S: int                # DDIM steps
-    backend: str          # network backend
-    start: int = 0        # first DDIM step in the graph (stage 2 of midpoint reuse: round(R·S))
-    eta: float = 0.0      # DDIM η (> 0: per-step noise is a static input)
+    K: int  # candidates per map
+    S: int  # DDIM steps
+    backend: str  # network backend
+    start: int = 0  # first DDIM step in the graph (stage 2 of midpoint reuse: round(R·S))
+    eta: float = 0.0  # DDIM η (> 0: per-step noise is a static input)
     known_write: bool = False
     boost_candidate: bool = True
     dtype: str = "float32"
@@ -56,7 +56,9 @@ class BucketKey:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"a graph bucket needs {name} >= 1, got {getattr(self, name)}")
         if not 0 <= self.start < self.S:
-            raise ValueError(f"a graph bucket's first step must be in 0..S-1, got start={self.start}, S={self.S}")
+            raise ValueError(
+                f"a graph bucket's first step must be in 0..S-1, got start={self.start}, S={self.S}"
+            )
 
     @property
     def stage(self) -> str:
@@ -65,9 +67,13 @@ class BucketKey:
     def input_spec(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         """The static input buffers of this bucket (shapes and dtypes)."""
         n, H, W, K = self.batch, self.H, self.W, self.K
-        spec = {"B": ((n, H, W), torch.float32), "S": ((n, H, W), torch.float32),
-                "M": ((n, H, W), torch.float32), "x": ((n * K, H, W), torch.float32),
-                "random_points": ((n, 0, 2), torch.int64)}  # resized to the request's n_random
+        spec = {
+            "B": ((n, H, W), torch.float32),
+            "S": ((n, H, W), torch.float32),
+            "M": ((n, H, W), torch.float32),
+            "x": ((n * K, H, W), torch.float32),
+            "random_points": ((n, 0, 2), torch.int64),
+        }  # resized to the request's n_random
         if self.eta > 0:
             spec["noise"] = ((self.S - self.start, n * K, H, W), torch.float32)
         return spec
@@ -98,8 +104,9 @@ class StaticBuffers:
 
     def __init__(self, spec: dict[str, tuple[tuple[int, ...], torch.dtype]], device):
         self.device = torch.device(device)
-        self.tensors = {name: torch.zeros(shape, dtype=dtype, device=self.device)
-                        for name, (shape, dtype) in spec.items()}
+        self.tensors = {
+            name: torch.zeros(shape, dtype=dtype, device=self.device) for name, (shape, dtype) in spec.items()
+        }
 
     @property
     def nbytes(self) -> int:
@@ -113,8 +120,10 @@ class StaticBuffers:
         for name, value in inputs.items():
             buf = self.tensors[name]
             if tuple(value.shape) != tuple(buf.shape):
-                raise ValueError(f"input {name!r} has shape {tuple(value.shape)}, its bucket's buffer "
-                                 f"{tuple(buf.shape)}: a different shape is a different bucket")
+                raise ValueError(
+                    f"input {name!r} has shape {tuple(value.shape)}, its bucket's buffer "
+                    f"{tuple(buf.shape)}: a different shape is a different bucket"
+                )
             if value.dtype != buf.dtype:
                 raise TypeError(f"input {name!r} is {value.dtype}, its buffer {buf.dtype}")
             buf.copy_(value, non_blocking=True)
@@ -142,7 +151,8 @@ class CapturedGraph:
             raise GraphCaptureOOM(
                 f"out of GPU memory while capturing the CUDA graph of bucket ({key.describe()}): its static "
                 f"buffers alone take {key.nbytes() / 2**20:.0f} MiB; use fewer maps per batch or candidates "
-                f"per request, or a smaller chunk ({exc})") from None
+                f"per request, or a smaller chunk ({exc})"
+            ) from None
 
     def replay(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the captured request on ``inputs``; the returned tensors are the graph's static
@@ -160,9 +170,13 @@ class GraphCache:
     step (injectable so the bookkeeping is testable without a GPU). One lock per cache: a
     bucket's static buffers serve one request at a time."""
 
-    def __init__(self, build: Callable[[BucketKey], Callable[..., dict]], device,
-                 capture: Callable[[BucketKey, Callable, StaticBuffers], object] | None = None,
-                 max_buckets: int = 16):
+    def __init__(
+        self,
+        build: Callable[[BucketKey], Callable[..., dict]],
+        device,
+        capture: Callable[[BucketKey, Callable, StaticBuffers], object] | None = None,
+        max_buckets: int = 16,
+    ):
         self.build = build
         self.device = torch.device(device)
         self.capture = capture or (lambda key, fn, buffers: CapturedGraph(key, fn, buffers))
@@ -183,9 +197,13 @@ class GraphCache:
             return graph
         if len(self.graphs) >= self.max_buckets:
             oldest = next(iter(self.graphs))
-            log.info("graph cache full (%d buckets): dropping bucket (%s)", self.max_buckets, oldest.describe())
+            log.info(
+                "graph cache full (%d buckets): dropping bucket (%s)", self.max_buckets, oldest.describe()
+            )
             del self.graphs[oldest]
-        log.info("capturing a CUDA graph for bucket (%s); later requests of this shape replay it", key.describe())
+        log.info(
+            "capturing a CUDA graph for bucket (%s); later requests of this shape replay it", key.describe()
+        )
         buffers = StaticBuffers(self.spec(key, n_random), self.device)
         graph = self.capture(key, self.build(key), buffers)
         self.graphs[key] = graph
@@ -204,6 +222,7 @@ def request_function(est, key: BucketKey) -> Callable[..., dict]:
     """The diffusion request of ``est`` for one bucket as a pure tensor function: boost,
     condition, DDIM steps ``key.start .. S-1``, election — the estimator's own methods, so the
     graph computes exactly what the eager path does."""
+
     def fn(B, S, M, x, random_points, noise=None):
         from ..pipeline.boost import rough_map
 
@@ -211,11 +230,21 @@ def request_function(est, key: BucketKey) -> Callable[..., dict]:
             R_hat = rough_map(est.runners.boost, B, S, M, tta=est.boost_params.tta)
         S_prime, M_prime, crit = est._condition(R_hat, B, S, M, lambda _B, _n: random_points)
         noise_fn = None if noise is None else (lambda i: noise[i - key.start])
-        cand = est._denoise(x, B, S_prime, M_prime, R_hat, key.K, key.S, key.start, key.eta, 1.0, key.known_write,
-                            noise_fn)
-        chosen, cand, scores, elected, spread, alpha = est._elect(cand, R_hat, B, S, M, True, key.boost_candidate,
-                                                                  True)
-        return {"chosen": chosen, "cand": cand, "scores": scores, "elected": elected, "spread": spread,
-                "alpha": alpha, "R_hat": R_hat, "crit": crit}
+        cand = est._denoise(
+            x, B, S_prime, M_prime, R_hat, key.K, key.S, key.start, key.eta, 1.0, key.known_write, noise_fn
+        )
+        chosen, cand, scores, elected, spread, alpha = est._elect(
+            cand, R_hat, B, S, M, True, key.boost_candidate, True
+        )
+        return {
+            "chosen": chosen,
+            "cand": cand,
+            "scores": scores,
+            "elected": elected,
+            "spread": spread,
+            "alpha": alpha,
+            "R_hat": R_hat,
+            "crit": crit,
+        }
 
     return fn

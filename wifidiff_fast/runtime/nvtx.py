@@ -38,7 +38,9 @@ def _markers():
     try:
         import nvtx
 
-        return (lambda msg: nvtx.push_range(msg, domain="wifidiff")), (lambda: nvtx.pop_range(domain="wifidiff"))
+        return (lambda msg: nvtx.push_range(msg, domain="wifidiff")), (
+            lambda: nvtx.pop_range(domain="wifidiff")
+        )
     except Exception:
         return None
 

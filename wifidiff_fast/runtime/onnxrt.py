@@ -31,9 +31,16 @@ def export_onnx(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path)
     names = [f"input_{i}" for i in range(len(examples))]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, examples, dynamo=True, opset_version=OPSET, input_names=names,
-                                    output_names=["output"], verbose=False,
-                                    dynamic_shapes=tuple({0: batch} for _ in examples))
+        program = torch.onnx.export(
+            module,
+            examples,
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=names,
+            output_names=["output"],
+            verbose=False,
+            dynamic_shapes=tuple({0: batch} for _ in examples),
+        )
         program.save(str(path))
 
 
@@ -42,9 +49,15 @@ def onnx_key(runner: NetworkRunner, inputs) -> ArtifactKey:
     import onnx
 
     shapes = [(-1, *x.shape[1:]) for x in inputs]
-    key = ArtifactKey.make("onnx", runner.source, shapes, torch.float32, "cpu",
-                           versions={"onnx": onnx.__version__, "opset": str(OPSET)},
-                           input_dtypes=",".join(str(x.dtype) for x in inputs))
+    key = ArtifactKey.make(
+        "onnx",
+        runner.source,
+        shapes,
+        torch.float32,
+        "cpu",
+        versions={"onnx": onnx.__version__, "opset": str(OPSET)},
+        input_dtypes=",".join(str(x.dtype) for x in inputs),
+    )
     return dataclasses.replace(key, device="any")
 
 
@@ -52,8 +65,9 @@ def cached_onnx(runner: NetworkRunner, inputs):
     """The verified fp32 ``.onnx`` file for ``runner``'s module and ``inputs`` (built on a miss).
     Always fp32: TensorRT lowers precision itself (builder flags)."""
     examples = tuple(x.contiguous() for x in inputs)  # the graph is layout-free; export from NCHW
-    return runner.cache.get_or_build(onnx_key(runner, inputs), ONNX_FILE,
-                                     lambda path: export_onnx(runner.source, examples, path))
+    return runner.cache.get_or_build(
+        onnx_key(runner, inputs), ONNX_FILE, lambda path: export_onnx(runner.source, examples, path)
+    )
 
 
 class OnnxRuntimeRunner(NetworkRunner):
@@ -73,8 +87,10 @@ class OnnxRuntimeRunner(NetworkRunner):
         session = ort.InferenceSession(os.fspath(found.path), options, providers=providers)
         names = [i.name for i in session.get_inputs()]
         if self.dtype != torch.float32:
-            raise ValueError(f"the onnx backend runs float32 graphs, not {self.dtype}; use aot or compile "
-                             "(autocast) or tensorrt (fp16/bf16 builder flags) for lower precision")
+            raise ValueError(
+                f"the onnx backend runs float32 graphs, not {self.dtype}; use aot or compile "
+                "(autocast) or tensorrt (fp16/bf16 builder flags) for lower precision"
+            )
         self.last_lookup = found
 
         def run(*xs):

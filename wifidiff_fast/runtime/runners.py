@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -37,8 +37,15 @@ class NetworkRunner:
 
     backend = "eager"
 
-    def __init__(self, module: torch.nn.Module, device: torch.device | str, dtype: torch.dtype = torch.float32,
-                 channels_last: bool = False, cache: ArtifactCache | None = None, name: str = "net"):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        device: torch.device | str,
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool = False,
+        cache: ArtifactCache | None = None,
+        name: str = "net",
+    ):
         self.device = torch.device(device)
         self.dtype = dtype
         self.channels_last = bool(channels_last)
@@ -104,9 +111,13 @@ class NetworkRunner:
         if impl is None:
             if sig not in self._warned:
                 self._warned.add(sig)
-                log.warning("%s[%s]: no prepared implementation for inputs %s; preparing it now "
-                            "(call prepare() ahead of requests to keep this off the request path)",
-                            self.name, self.backend, sig)
+                log.warning(
+                    "%s[%s]: no prepared implementation for inputs %s; preparing it now "
+                    "(call prepare() ahead of requests to keep this off the request path)",
+                    self.name,
+                    self.backend,
+                    sig,
+                )
             self.prepare(*inputs)
             impl = self._impls[sig]
         out = impl(*inputs)
@@ -157,12 +168,18 @@ def dynamic_batch_examples(inputs: tuple[torch.Tensor, ...], min_batch: int = 2)
     if n >= min_batch:
         return inputs
     reps = -(-min_batch // n)
-    return tuple(x.repeat(reps, *([1] * (x.dim() - 1)))[:max(min_batch, n)] for x in inputs)
+    return tuple(x.repeat(reps, *([1] * (x.dim() - 1)))[: max(min_batch, n)] for x in inputs)
 
 
-def make_runner(backend: str, module: torch.nn.Module, device, dtype: torch.dtype = torch.float32,
-                channels_last: bool = False, cache: ArtifactCache | None = None, name: str = "net"
-                ) -> NetworkRunner:
+def make_runner(
+    backend: str,
+    module: torch.nn.Module,
+    device,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    cache: ArtifactCache | None = None,
+    name: str = "net",
+) -> NetworkRunner:
     """A runner for an already *selected* backend (see :func:`wifidiff_fast.runtime.select.select`)."""
     if backend == "eager":
         cls = NetworkRunner

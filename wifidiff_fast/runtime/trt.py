@@ -26,8 +26,13 @@ WORKSPACE_BYTES = 4 << 30
 
 
 def _torch_dtype(trt, dt):
-    return {trt.float32: torch.float32, trt.float16: torch.float16, trt.bfloat16: torch.bfloat16,
-            trt.int64: torch.int64, trt.int32: torch.int32}[dt]
+    return {
+        trt.float32: torch.float32,
+        trt.float16: torch.float16,
+        trt.bfloat16: torch.bfloat16,
+        trt.int64: torch.int64,
+        trt.int32: torch.int32,
+    }[dt]
 
 
 class TensorRTRunner(NetworkRunner):
@@ -37,8 +42,15 @@ class TensorRTRunner(NetworkRunner):
         import tensorrt as trt
 
         shapes = [(-1, *x.shape[1:]) for x in inputs]
-        return ArtifactKey.make("tensorrt", self.source, shapes, self.dtype, self.device,
-                                versions={"tensorrt": trt.__version__}, opt_batch=inputs[0].shape[0])
+        return ArtifactKey.make(
+            "tensorrt",
+            self.source,
+            shapes,
+            self.dtype,
+            self.device,
+            versions={"tensorrt": trt.__version__},
+            opt_batch=inputs[0].shape[0],
+        )
 
     def _build_engine(self, onnx_path, inputs, path) -> None:
         import tensorrt as trt
@@ -60,9 +72,13 @@ class TensorRTRunner(NetworkRunner):
         opt = inputs[0].shape[0]
         for i, x in enumerate(inputs):
             rest = tuple(x.shape[1:])
-            profile.set_shape(network.get_input(i).name, (1, *rest), (opt, *rest), (max(opt, MAX_BATCH), *rest))
+            profile.set_shape(
+                network.get_input(i).name, (1, *rest), (opt, *rest), (max(opt, MAX_BATCH), *rest)
+            )
         config.add_optimization_profile(profile)
-        timing_path = self.cache.root / "tensorrt" / f"timing-{self.key(inputs).device.replace(':', '_')}.cache"
+        timing_path = (
+            self.cache.root / "tensorrt" / f"timing-{self.key(inputs).device.replace(':', '_')}.cache"
+        )
         timing_path.parent.mkdir(parents=True, exist_ok=True)
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
@@ -76,8 +92,9 @@ class TensorRTRunner(NetworkRunner):
         import tensorrt as trt
 
         onnx_found = cached_onnx(self, inputs)
-        found = self.cache.get_or_build(self.key(inputs), ENGINE_FILE,
-                                        lambda path: self._build_engine(onnx_found.path, inputs, path))
+        found = self.cache.get_or_build(
+            self.key(inputs), ENGINE_FILE, lambda path: self._build_engine(onnx_found.path, inputs, path)
+        )
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         engine = runtime.deserialize_cuda_engine(found.path.read_bytes())
         if engine is None:  # a plan from another TensorRT/GPU that slipped past the key
@@ -90,7 +107,9 @@ class TensorRTRunner(NetworkRunner):
         self.last_lookup = found
 
         def run(*xs):
-            xs = [x.to(_torch_dtype(trt, engine.get_tensor_dtype(n))).contiguous() for n, x in zip(in_names, xs)]
+            xs = [
+                x.to(_torch_dtype(trt, engine.get_tensor_dtype(n))).contiguous() for n, x in zip(in_names, xs)
+            ]
             for n, x in zip(in_names, xs):
                 context.set_input_shape(n, tuple(x.shape))
                 context.set_tensor_address(n, x.data_ptr())

@@ -7,18 +7,25 @@ from ``noise_fn`` so runs are reproducible and testable.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from ..reference.ddim_step import ddim_step_ref
 
 
-def ddim_sample(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, table: torch.Tensor,
-                start: int = 0, stop: int | None = None, step_fn=ddim_step_ref,
-                noise_fn: Callable[[int], torch.Tensor] | None = None, clip_sample: bool = True,
-                clip_range: float = 1.0, callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_sample(
+    eps_fn: Callable[[torch.Tensor, int], torch.Tensor],
+    x: torch.Tensor,
+    table: torch.Tensor,
+    start: int = 0,
+    stop: int | None = None,
+    step_fn=ddim_step_ref,
+    noise_fn: Callable[[int], torch.Tensor] | None = None,
+    clip_sample: bool = True,
+    clip_range: float = 1.0,
+    callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run table rows ``start .. stop-1`` from ``x``; returns ``(x, last x0_pred)``.
 
     Splitting a run into ``[0, m)`` then ``[m, S)`` gives exactly the same result as ``[0, S)``

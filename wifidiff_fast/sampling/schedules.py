@@ -13,8 +13,13 @@ from dataclasses import asdict, dataclass
 import torch
 
 # Columns of the DDIM table, in order (DDIM, Song et al. 2021, eq. 12 with σ_t(η) of eq. 16).
-TABLE_COLUMNS = ("sqrt_alpha_bar_t", "sqrt_one_minus_alpha_bar_t", "sqrt_alpha_bar_prev",
-                 "dir_coef", "sigma_t")
+TABLE_COLUMNS = (
+    "sqrt_alpha_bar_t",
+    "sqrt_one_minus_alpha_bar_t",
+    "sqrt_alpha_bar_prev",
+    "dir_coef",
+    "sigma_t",
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,12 @@ def betas(cfg: SchedulerConfig) -> torch.Tensor:
     if cfg.beta_schedule == "linear":
         return torch.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=torch.float64)
     if cfg.beta_schedule == "scaled_linear":
-        return torch.linspace(cfg.beta_start ** 0.5, cfg.beta_end ** 0.5, cfg.num_train_timesteps,
-                              dtype=torch.float64) ** 2
+        return (
+            torch.linspace(
+                cfg.beta_start**0.5, cfg.beta_end**0.5, cfg.num_train_timesteps, dtype=torch.float64
+            )
+            ** 2
+        )
     raise ValueError(f"beta_schedule {cfg.beta_schedule!r} is not supported (linear, scaled_linear)")
 
 
@@ -64,8 +73,9 @@ def ddim_timesteps(cfg: SchedulerConfig, num_inference_steps: int) -> torch.Tens
     return ts.long().flip(0)
 
 
-def ddim_table(cfg: SchedulerConfig, num_inference_steps: int, eta: float = 0.0,
-               device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_table(
+    cfg: SchedulerConfig, num_inference_steps: int, eta: float = 0.0, device=None, dtype=torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-step DDIM coefficients ``[n_steps, 5]`` (columns: ``TABLE_COLUMNS``) and timesteps ``[n_steps]``.
 
     Row i serves the update x_{t_i} → x_{t_{i+1}} (t_S = "−1", where ᾱ = 1, as diffusers'
@@ -81,6 +91,6 @@ def ddim_table(cfg: SchedulerConfig, num_inference_steps: int, eta: float = 0.0,
     ab_t = ab[ts]
     ab_prev = torch.cat([ab[ts[1:]], torch.ones(1, dtype=torch.float64)])
     sigma = eta * torch.sqrt((1 - ab_prev) / (1 - ab_t)) * torch.sqrt(1 - ab_t / ab_prev)
-    dir_coef = torch.sqrt(torch.clamp(1 - ab_prev - sigma ** 2, min=0.0))
+    dir_coef = torch.sqrt(torch.clamp(1 - ab_prev - sigma**2, min=0.0))
     table = torch.stack([ab_t.sqrt(), (1 - ab_t).sqrt(), ab_prev.sqrt(), dir_coef, sigma], dim=1)
     return table.to(device=device, dtype=dtype), ts.to(device=device)

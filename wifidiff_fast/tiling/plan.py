@@ -39,7 +39,11 @@ def plan_tiles(shape: tuple[int, int], tile: int, overlap: int) -> list[Tile]:
     """Row-major tiles covering ``shape``; a side shorter than ``tile`` is one tile of that side."""
     if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 32:
         raise ValueError(f"tile must be an integer >= 32 pixels (the networks' smallest grid), got {tile!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 0 <= overlap <= tile // 2:
+    if (
+        isinstance(overlap, bool)
+        or not isinstance(overlap, (int, np.integer))
+        or not 0 <= overlap <= tile // 2
+    ):
         raise ValueError(f"overlap must be an integer in 0..tile/2 = {tile // 2}, got {overlap!r}")
     H, W = shape
     stride = tile - overlap
@@ -57,7 +61,7 @@ def _ramp(n: int, ramp_lo: int, ramp_hi: int) -> np.ndarray:
     if ramp_lo:
         w[:ramp_lo] = np.minimum(w[:ramp_lo], (np.arange(ramp_lo) + 0.5) / ramp_lo)
     if ramp_hi:
-        w[n - ramp_hi:] = np.minimum(w[n - ramp_hi:], (ramp_hi - np.arange(ramp_hi) - 0.5) / ramp_hi)
+        w[n - ramp_hi :] = np.minimum(w[n - ramp_hi :], (ramp_hi - np.arange(ramp_hi) - 0.5) / ramp_hi)
     return w
 
 

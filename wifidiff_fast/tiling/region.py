@@ -51,28 +51,28 @@ class TileJob:
     """What one tile needs: its window, the samples in it (tile coordinates), known sites."""
 
     tile: Tile
-    r0: int                      # the (possibly grown) estimate window within the region
+    r0: int  # the (possibly grown) estimate window within the region
     c0: int
     h: int
     w: int
-    samples: np.ndarray          # float64 [n, 3] in window coordinates
-    transmitters: np.ndarray | None = None   # [T, 2] in window coordinates
+    samples: np.ndarray  # float64 [n, 3] in window coordinates
+    transmitters: np.ndarray | None = None  # [T, 2] in window coordinates
 
 
 @dataclass
 class TileResult:
     index: int
-    rss_dbm: np.ndarray          # float32 [tile.h, tile.w] (cropped to the tile)
+    rss_dbm: np.ndarray  # float32 [tile.h, tile.w] (cropped to the tile)
     uncertainty_db: np.ndarray
-    sites: np.ndarray            # float32 [n_sites, 5] in region coordinates
+    sites: np.ndarray  # float32 [n_sites, 5] in region coordinates
     seconds: float
 
 
 @dataclass
 class RegionResult:
-    rss_dbm: np.ndarray          # float32 [H, W], NaN on buildings
-    uncertainty_db: np.ndarray   # float32 [H, W]
-    transmitters: np.ndarray     # float32 [n, 5]: merged sites (row, col, offset_db, rot_rad, score)
+    rss_dbm: np.ndarray  # float32 [H, W], NaN on buildings
+    uncertainty_db: np.ndarray  # float32 [H, W]
+    transmitters: np.ndarray  # float32 [n, 5]: merged sites (row, col, offset_db, rot_rad, score)
     n_sites: int
     tiles: int
     mode: str
@@ -125,7 +125,7 @@ def merge_sites(per_tile: list[np.ndarray], merge_px: float = MERGE_PX) -> np.nd
 def run_job(estimator, buildings: np.ndarray, job: TileJob, kwargs: dict) -> TileResult:
     """Estimate one tile's window and crop the result to the tile (every executor calls this)."""
     t0 = time.perf_counter()
-    window = buildings[job.r0:job.r0 + job.h, job.c0:job.c0 + job.w]
+    window = buildings[job.r0 : job.r0 + job.h, job.c0 : job.c0 + job.w]
     tile_kwargs = dict(kwargs)
     if job.transmitters is not None:
         tile_kwargs["transmitters"] = job.transmitters
@@ -137,8 +137,13 @@ def run_job(estimator, buildings: np.ndarray, job: TileJob, kwargs: dict) -> Til
         sites = res.transmitters[: res.n_sites].copy()
         sites[:, 0] += job.r0
         sites[:, 1] += job.c0
-    return TileResult(t.index, res.rss_dbm[rs, cs].copy(), res.uncertainty_db[rs, cs].copy(), sites,
-                      time.perf_counter() - t0)
+    return TileResult(
+        t.index,
+        res.rss_dbm[rs, cs].copy(),
+        res.uncertainty_db[rs, cs].copy(),
+        sites,
+        time.perf_counter() - t0,
+    )
 
 
 class LocalExecutor:
@@ -198,10 +203,22 @@ def _make_executor(estimator, executor, address: str | None, workers: int | None
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
 
 
-def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: int = 64,
-                    executor: str = "local", address: str | None = None, workers: int | None = None,
-                    share_sites: bool = False, min_samples: int = 1, retries: int = 2,
-                    progress: Callable[[str, int, int], None] | None = None, **estimate_kwargs) -> RegionResult:
+def estimate_region(
+    estimator,
+    buildings,
+    samples,
+    *,
+    tile: int = 256,
+    overlap: int = 64,
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    share_sites: bool = False,
+    min_samples: int = 1,
+    retries: int = 2,
+    progress: Callable[[str, int, int], None] | None = None,
+    **estimate_kwargs,
+) -> RegionResult:
     """Estimate a region of any size ``[H, W]`` as overlapping tiles blended without seams.
 
     ``estimator``: a :class:`~wifidiff_fast.RadioMapEstimator`. ``tile``/``overlap``: tile side
@@ -232,7 +249,8 @@ def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: 
         if job is None:
             raise ValueError(
                 f"tile {t.index} (rows {t.r0}..{t.r0 + t.h - 1}, cols {t.c0}..{t.c0 + t.w - 1}) has fewer than "
-                f"{min_samples} sample(s) within {tile // 2} px of it; add samples there or use a larger tile")
+                f"{min_samples} sample(s) within {tile // 2} px of it; add samples there or use a larger tile"
+            )
         jobs.append(job)
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -271,5 +289,6 @@ def estimate_region(estimator, buildings, samples, *, tile: int = 256, overlap: 
     rows, cols = s[:, 0].astype(np.int64), s[:, 1].astype(np.int64)
     rss[rows, cols] = s[:, 2]  # real measurements always win
     timings["total"] = (time.perf_counter() - t_start) * 1e3
-    return RegionResult(rss, unc, sites, len(sites), len(jobs), mode,
-                        {k: round(v, 3) for k, v in timings.items()})
+    return RegionResult(
+        rss, unc, sites, len(sites), len(jobs), mode, {k: round(v, 3) for k, v in timings.items()}
+    )

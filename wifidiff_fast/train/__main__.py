@@ -34,13 +34,20 @@ def _progress_bar(total_minutes: float):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wifidiff_fast.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m wifidiff_fast.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
     p.add_argument("--run", default="runs/small", help="run directory (state.pt, log.csv)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--stage", choices=["joint", "boost", "correction", "none"], default="joint",
-                   help="joint: AttUnet + denoiser; boost: the AttUnet alone; correction: the α ResNet")
+    p.add_argument(
+        "--stage",
+        choices=["joint", "boost", "correction", "none"],
+        default="joint",
+        help="joint: AttUnet + denoiser; boost: the AttUnet alone; correction: the α ResNet",
+    )
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this sitting")
     p.add_argument("--max-steps", type=int, default=10**9)
     p.add_argument("--batch", type=int, default=8)
@@ -58,17 +65,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reinit", default="", help="comma list of networks to start fresh despite --init-from")
     p.add_argument("--export", default=None, help="write a checkpoint directory from the EMA networks")
     p.add_argument("--name", default=None, help="checkpoint name recorded in its config")
-    p.add_argument("--select", choices=["last", "best"], default="last",
-                   help="export the last EMA networks or those of the best validation (best.pt)")
+    p.add_argument(
+        "--select",
+        choices=["last", "best"],
+        default="last",
+        help="export the last EMA networks or those of the best validation (best.pt)",
+    )
     p.add_argument("--plot", action="store_true", help="write <run>/loss.png from log.csv")
     args = p.parse_args(argv)
-    cfg = TrainConfig(preset=args.preset, run_dir=args.run, device=args.device, batch=args.batch, lr=args.lr,
-                      minutes=args.minutes, max_steps=args.max_steps, save_every=args.save_every,
-                      val_every=args.val_every, seed=args.seed, mix=args.mix, data_dir=args.data_dir,
-                      raytrace_dir=args.raytrace_dir, corr_maps=args.corr_maps,
-                      corr_candidates=args.corr_candidates, corr_epochs=args.corr_epochs, init_from=args.init_from,
-                      reinit=tuple(x for x in args.reinit.split(",") if x),
-                      train_denoiser=args.stage != "boost")
+    cfg = TrainConfig(
+        preset=args.preset,
+        run_dir=args.run,
+        device=args.device,
+        batch=args.batch,
+        lr=args.lr,
+        minutes=args.minutes,
+        max_steps=args.max_steps,
+        save_every=args.save_every,
+        val_every=args.val_every,
+        seed=args.seed,
+        mix=args.mix,
+        data_dir=args.data_dir,
+        raytrace_dir=args.raytrace_dir,
+        corr_maps=args.corr_maps,
+        corr_candidates=args.corr_candidates,
+        corr_epochs=args.corr_epochs,
+        init_from=args.init_from,
+        reinit=tuple(x for x in args.reinit.split(",") if x),
+        train_denoiser=args.stage != "boost",
+    )
     try:
         trainer = Trainer(cfg, progress=_progress_bar(args.minutes))
         if args.stage in ("joint", "boost"):

@@ -26,8 +26,9 @@ from ..data.units import P_MAX_DBM, P_MIN_DBM, dbm_to_model
 N_RANGE = (5, 300)
 
 
-def draw_conditions(x0: torch.Tensor, buildings: torch.Tensor, generator: torch.Generator,
-                    n_range: tuple[int, int] = N_RANGE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def draw_conditions(
+    x0: torch.Tensor, buildings: torch.Tensor, generator: torch.Generator, n_range: tuple[int, int] = N_RANGE
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random sample rasters: per map N ~ log-uniform(n_range) open pixels. Returns S, M, N."""
     Bn, H, W = x0.shape
     lo, hi = math.log(n_range[0]), math.log(n_range[1])
@@ -46,16 +47,25 @@ def draw_conditions(x0: torch.Tensor, buildings: torch.Tensor, generator: torch.
 class BatchSource:
     """Endless mixed batches on ``device``. ``mix`` maps source name → probability."""
 
-    def __init__(self, device: str = "cpu", size: int = 256, mix: dict[str, float] | None = None,
-                 seed: int = 0, data_dir: str | None = None, raytrace_dir: str | None = None):
+    def __init__(
+        self,
+        device: str = "cpu",
+        size: int = 256,
+        mix: dict[str, float] | None = None,
+        seed: int = 0,
+        data_dir: str | None = None,
+        raytrace_dir: str | None = None,
+    ):
         self.device = torch.device(device)
         self.size = size
         self.gen = torch.Generator().manual_seed(seed)
         self.mix = dict(mix or {"brat": 0.5, "sim": 0.5})
         unknown = sorted(set(self.mix) - {"brat", "sim", "raytrace"})
         if unknown:  # otherwise an AttributeError from next(), after loading the data
-            raise ValueError(f"unknown training source(s) {', '.join(map(repr, unknown))} in the mix; "
-                             "use brat, sim, raytrace (e.g. --mix brat:0.5,sim:0.5)")
+            raise ValueError(
+                f"unknown training source(s) {', '.join(map(repr, unknown))} in the mix; "
+                "use brat, sim, raytrace (e.g. --mix brat:0.5,sim:0.5)"
+            )
         self.brat = None
         if self.mix.get("brat", 0) > 0:
             region = load_brat_region(1, data_dir)
@@ -86,8 +96,8 @@ class BatchSource:
             r = int(torch.randint(H - self.size + 1, (1,), generator=self.gen))
             c = int(torch.randint(W - self.size + 1, (1,), generator=self.gen))
             k = int(torch.randint(8, (1,), generator=self.gen))
-            xs.append(dihedral(rss[band, r:r + self.size, c:c + self.size], k))
-            bs.append(dihedral(b[r:r + self.size, c:c + self.size], k))
+            xs.append(dihedral(rss[band, r : r + self.size, c : c + self.size], k))
+            bs.append(dihedral(b[r : r + self.size, c : c + self.size], k))
         return torch.stack(xs), torch.stack(bs)
 
     def _sim(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,8 +122,10 @@ class BatchSource:
         return torch.stack(xs).to(self.device), torch.stack(bs).to(self.device)
 
     def next(self, batch: int) -> dict[str, torch.Tensor]:
-        counts = torch.bincount(torch.multinomial(self.probs, batch, replacement=True, generator=self.gen),
-                                minlength=len(self.names))
+        counts = torch.bincount(
+            torch.multinomial(self.probs, batch, replacement=True, generator=self.gen),
+            minlength=len(self.names),
+        )
         xs, bs = [], []
         for name, count in zip(self.names, counts.tolist()):
             if count:

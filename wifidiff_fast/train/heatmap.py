@@ -38,7 +38,9 @@ SIZE = 256
 SIM_CHUNK = 8
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
     """CenterNet's penalty-reduced focal loss, normalised by the number of sites (≥ 1)."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = target >= 0.999
@@ -59,15 +61,26 @@ def _sim_pool(work: Path, n_maps: int, log) -> list[dict]:
             t0 = time.time()
             sb = simulate_batch(SIM_CHUNK, SIZE, seed=7000 + k, config=cfg)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, rss=sb.rss_dbm.numpy(), buildings=sb.buildings.numpy(),
-                                tx=sb.tx_rc.numpy(), freq=sb.freq_mhz.numpy())
+            np.savez_compressed(
+                tmp,
+                rss=sb.rss_dbm.numpy(),
+                buildings=sb.buildings.numpy(),
+                tx=sb.tx_rc.numpy(),
+                freq=sb.freq_mhz.numpy(),
+            )
             tmp.rename(path)
             log(f"simulated chunk {k + 1}/{math.ceil(n_maps / SIM_CHUNK)} ({time.time() - t0:.0f} s)")
         z = np.load(path)
         for i in range(z["rss"].shape[0]):
             tx = z["tx"][i]
-            pool.append(dict(rss=z["rss"][i], buildings=z["buildings"][i], tx=tx[np.isfinite(tx).all(1)],
-                             freq=float(z["freq"][i])))
+            pool.append(
+                dict(
+                    rss=z["rss"][i],
+                    buildings=z["buildings"][i],
+                    tx=tx[np.isfinite(tx).all(1)],
+                    freq=float(z["freq"][i]),
+                )
+            )
     return pool
 
 
@@ -100,8 +113,8 @@ class _Examples:
             if ((rel >= 0) & (rel < SIZE)).all(1).any():
                 break
         j = int(self.rng.integers(len(self.region.freqs_mhz)))
-        b = self.region.buildings[r:r + SIZE, c:c + SIZE]
-        rss = self.region.rss_dbm[j, r:r + SIZE, c:c + SIZE]
+        b = self.region.buildings[r : r + SIZE, c : c + SIZE]
+        rss = self.region.rss_dbm[j, r : r + SIZE, c : c + SIZE]
         return rss, b, rel, float(self.region.freqs_mhz[j])
 
     def draw(self):
@@ -118,13 +131,19 @@ class _Examples:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m wifidiff_fast.train.heatmap", description=__doc__.split("\n")[0])
-    ap.add_argument("--work", default="out/heatmap", help="work dir: state, simulator pool, log (default out/heatmap)")
+    ap = argparse.ArgumentParser(
+        prog="python -m wifidiff_fast.train.heatmap", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument(
+        "--work", default="out/heatmap", help="work dir: state, simulator pool, log (default out/heatmap)"
+    )
     ap.add_argument("--steps", type=int, default=1500, help="total optimiser steps (default 1500)")
     ap.add_argument("--batch", type=int, default=16, help="maps per step (default 16)")
     ap.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
     ap.add_argument("--sim-maps", type=int, default=320, help="simulator maps in the pool (default 320)")
-    ap.add_argument("--sim-fraction", type=float, default=0.5, help="share of simulator examples (default 0.5)")
+    ap.add_argument(
+        "--sim-fraction", type=float, default=0.5, help="share of simulator examples (default 0.5)"
+    )
     ap.add_argument("--save-every", type=int, default=25, help="steps between saved states (default 25)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--seed", type=int, default=0)
@@ -174,7 +193,14 @@ def main(argv=None) -> int:
             step += 1
             losses.append(loss.item())
             if step % args.save_every == 0 or step == args.steps:
-                w.writerow([step, round(float(np.mean(losses)), 5), round(sched(step), 6), round(time.time() - t0, 1)])
+                w.writerow(
+                    [
+                        step,
+                        round(float(np.mean(losses)), 5),
+                        round(sched(step), 6),
+                        round(time.time() - t0, 1),
+                    ]
+                )
                 fh.flush()
                 tmp = state_path.with_suffix(".tmp")
                 torch.save(dict(model=net.state_dict(), opt=opt.state_dict(), step=step, rng=data.rng), tmp)
@@ -190,10 +216,19 @@ def _export(net, step: int, args, out: Path, work: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "weights.safetensors"))
     brat = [1] if args.sim_fraction < 1 else []
-    record = dict(steps=step, planned_steps=args.steps, batch=args.batch, lr=args.lr, sim_maps=args.sim_maps, sim_fraction=args.sim_fraction,
-                  brat_regions=brat, trained_on=[f"BRAT region {k} (all bands)" for k in brat]
-                  + ["simulator masts (mast_model='prior', calibrated on BRAT region 1)"],
-                  out_cells=OUT_CELLS, params=sum(p.numel() for p in net.parameters()))
+    record = dict(
+        steps=step,
+        planned_steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        sim_maps=args.sim_maps,
+        sim_fraction=args.sim_fraction,
+        brat_regions=brat,
+        trained_on=[f"BRAT region {k} (all bands)" for k in brat]
+        + ["simulator masts (mast_model='prior', calibrated on BRAT region 1)"],
+        out_cells=OUT_CELLS,
+        params=sum(p.numel() for p in net.parameters()),
+    )
     (out / "record.json").write_text(json.dumps(record, indent=1) + "\n")
     log_csv = work / "log.csv"
     if log_csv.exists():

@@ -118,12 +118,20 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def _save(self) -> None:
         state = {
-            "cfg": self.cfg.__dict__, "step": self.step, "elapsed": self.elapsed, "corr_done": self.corr_done,
-            "ema_updates": self.ema_updates, "joint_record": self.joint_record, "nets": {k: m.state_dict() for k, m in self.nets.modules().items()},
+            "cfg": self.cfg.__dict__,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "corr_done": self.corr_done,
+            "ema_updates": self.ema_updates,
+            "joint_record": self.joint_record,
+            "nets": {k: m.state_dict() for k, m in self.nets.modules().items()},
             "ema": {k: m.state_dict() for k, m in self.ema.modules().items()},
-            "opt_boost": self.opt_boost.state_dict(), "opt_den": self.opt_den.state_dict(),
-            "opt_corr": self.opt_corr.state_dict(), "gen": self.gen.get_state(),
-            "init_config": self.init_config, "best_val": self.best_val,
+            "opt_boost": self.opt_boost.state_dict(),
+            "opt_den": self.opt_den.state_dict(),
+            "opt_corr": self.opt_corr.state_dict(),
+            "gen": self.gen.get_state(),
+            "init_config": self.init_config,
+            "best_val": self.best_val,
         }
         tmp = self.state_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -181,7 +189,9 @@ class Trainer:
         d = min(self.cfg.ema_decay, (1 + n) / (10 + n))
         with torch.no_grad():
             for name in ("boost", "denoiser") if self.cfg.train_denoiser else ("boost",):
-                for pe, p in zip(self.ema.modules()[name].parameters(), self.nets.modules()[name].parameters()):
+                for pe, p in zip(
+                    self.ema.modules()[name].parameters(), self.nets.modules()[name].parameters()
+                ):
                     pe.lerp_(p, 1 - d)
 
     def _autocast(self):
@@ -191,10 +201,19 @@ class Trainer:
     # ------------------------------------------------------------------ stage 1
     def train_joint(self) -> None:
         cfg = self.cfg
-        self.joint_record = {"batch": cfg.batch, "mix": cfg.mix, "lr": cfg.lr,
-                             "stage": "joint" if cfg.train_denoiser else "boost"}
-        source = BatchSource(cfg.device, mix=parse_mix(cfg.mix), seed=cfg.seed + self.step,
-                             data_dir=cfg.data_dir, raytrace_dir=cfg.raytrace_dir)
+        self.joint_record = {
+            "batch": cfg.batch,
+            "mix": cfg.mix,
+            "lr": cfg.lr,
+            "stage": "joint" if cfg.train_denoiser else "boost",
+        }
+        source = BatchSource(
+            cfg.device,
+            mix=parse_mix(cfg.mix),
+            seed=cfg.seed + self.step,
+            data_dir=cfg.data_dir,
+            raytrace_dir=cfg.raytrace_dir,
+        )
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
         deadline = time.time() + cfg.minutes * 60
         t_last = time.time()
@@ -227,9 +246,14 @@ class Trainer:
             losses = {"boost": loss_boost.item(), **({"den": loss_den} if loss_den is not None else {})}
             if self.progress is not None:
                 self.progress(self.step, losses)
-            row = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss_boost": losses["boost"],
-                   "loss_den": "" if loss_den is None else loss_den, "val_nmse_boost": "",
-                   "val_rmse_db_boost": ""}
+            row = {
+                "step": self.step,
+                "elapsed_s": round(self.elapsed, 1),
+                "loss_boost": losses["boost"],
+                "loss_den": "" if loss_den is None else loss_den,
+                "val_nmse_boost": "",
+                "val_rmse_db_boost": "",
+            }
             if self.step % cfg.val_every == 0:
                 val = validator.boost_metrics(self.ema.boost)
                 row.update({"val_nmse_boost": val["nmse"], "val_rmse_db_boost": val["rmse_db"]})
@@ -265,8 +289,18 @@ class Trainer:
         S_c = keep * cond.S_prime + (1 - keep) * S
         M_c = keep * cond.M_prime + (1 - keep) * M
         with self._autocast():
-            out = predict(self.nets.denoiser, x_t, t, B, S_c, M_c, cond.R_hat, has_samples, has_boost,
-                          self.sched_cfg.prediction_type).float()
+            out = predict(
+                self.nets.denoiser,
+                x_t,
+                t,
+                B,
+                S_c,
+                M_c,
+                cond.R_hat,
+                has_samples,
+                has_boost,
+                self.sched_cfg.prediction_type,
+            ).float()
         target = eps if self.sched_cfg.prediction_type == "epsilon" else x0
         loss_den = F.mse_loss(out, target)
         self.opt_den.zero_grad(set_to_none=True)
@@ -279,8 +313,13 @@ class Trainer:
     @torch.no_grad()
     def _candidate_pool(self) -> list[dict]:
         cfg = self.cfg
-        source = BatchSource(cfg.device, mix=parse_mix(cfg.mix), seed=cfg.seed + 777,
-                             data_dir=cfg.data_dir, raytrace_dir=cfg.raytrace_dir)
+        source = BatchSource(
+            cfg.device,
+            mix=parse_mix(cfg.mix),
+            seed=cfg.seed + 777,
+            data_dir=cfg.data_dir,
+            raytrace_dir=cfg.raytrace_dir,
+        )
         table, timesteps = ddim_table(self.sched_cfg, cfg.corr_steps, 0.0, device=self.device)
         pool = []
         per = 4
@@ -291,15 +330,26 @@ class Trainer:
                 R_hat = rough_map(self.ema.boost, B, S, M).float()
             cond = boost_condition(R_hat, B, S, M, self.boost_params, self.gen)
             K = cfg.corr_candidates
-            rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731
+            rep = lambda z, K=K: z.repeat_interleave(K, 0)  # noqa: E731
             Bk, Sk, Mk, Rk = rep(B), rep(cond.S_prime), rep(cond.M_prime), rep(R_hat)
             ones = torch.ones(Bk.shape[0], device=self.device)
 
-            def eps_fn(x, i):
+            def eps_fn(x, i, Bk=Bk, Sk=Sk, Mk=Mk, Rk=Rk, ones=ones):  # bound: B023
                 with self._autocast():
-                    return predict_eps(self.ema.denoiser, x, timesteps[i].expand(x.shape[0]), Bk, Sk, Mk, Rk,
-                                       ones, ones, self.sched_cfg.prediction_type, table[i, 0],
-                                       table[i, 1]).float()
+                    return predict_eps(
+                        self.ema.denoiser,
+                        x,
+                        timesteps[i].expand(x.shape[0]),
+                        Bk,
+                        Sk,
+                        Mk,
+                        Rk,
+                        ones,
+                        ones,
+                        self.sched_cfg.prediction_type,
+                        table[i, 0],
+                        table[i, 1],
+                    ).float()
 
             xT = torch.randn(Bk.shape, generator=self.gen).to(self.device)
             _, cand = ddim_sample(eps_fn, xT, table)
@@ -334,8 +384,11 @@ class Trainer:
                 losses.append(loss.item())
                 hard = E.gather(1, d.argmin(1, keepdim=True))[:, 0]
                 gains.append(float((hard / E.mean(1)).mean()))
-            row = {"epoch": epoch, "loss": sum(losses) / len(losses),
-                   "elected_err_over_mean_err": sum(gains) / len(gains)}
+            row = {
+                "epoch": epoch,
+                "loss": sum(losses) / len(losses),
+                "elected_err_over_mean_err": sum(gains) / len(gains),
+            }
             new = not (self.run / "correction_log.csv").exists()
             with open(self.run / "correction_log.csv", "a", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(row))
@@ -347,8 +400,9 @@ class Trainer:
         self._save()
 
     # ------------------------------------------------------------------ export
-    def export(self, directory: str | Path, name: str, hardware: str | None = None,
-               select: str = "last") -> Path:
+    def export(
+        self, directory: str | Path, name: str, hardware: str | None = None, select: str = "last"
+    ) -> Path:
         """Write a checkpoint from the EMA networks: the last ones, or (``select="best"``) those of
         the best validation in ``best.pt``. A run started with ``--init-from`` keeps that
         checkpoint's measured inference settings (``boost``, ``pipeline``, ``election``)."""
@@ -367,23 +421,39 @@ class Trainer:
             exported_step = int(best["best_val"]["step"])
         for m in ema_cpu.modules().values():
             m.cpu()
-        election = getattr(elect_ref_module, "ElectionParams")()
+        election = elect_ref_module.ElectionParams()
         from dataclasses import asdict
+
         record = {
             # the step of the exported weights (best.pt's for select="best"); the run's last step
-            "steps": exported_step, "run_steps": self.step, "wall_time_s": round(self.elapsed, 1),
-            "hardware": hardware or (torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or platform.machine()),
-            "torch": torch.__version__, **self.joint_record,
-            "final_losses": self._final_losses(), "correction_trained": self.corr_done,
-            "exported": select, "best_validation": self.best_val,
-            "initialised_from": (self.init_config.get("name"), self.init_config.get("weights", {}).get("sha256"))
-            if self.init_config else None,
+            "steps": exported_step,
+            "run_steps": self.step,
+            "wall_time_s": round(self.elapsed, 1),
+            "hardware": hardware
+            or (
+                torch.cuda.get_device_name(0)
+                if torch.cuda.is_available()
+                else platform.processor() or platform.machine()
+            ),
+            "torch": torch.__version__,
+            **self.joint_record,
+            "final_losses": self._final_losses(),
+            "correction_trained": self.corr_done,
+            "exported": select,
+            "best_validation": self.best_val,
+            "initialised_from": (
+                self.init_config.get("name"),
+                self.init_config.get("weights", {}).get("sha256"),
+            )
+            if self.init_config
+            else None,
             "initial_training": self.init_config.get("training"),  # the record of the weights it started from
             "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
-                    + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
+            + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
         }
         config = {
-            "name": name, "preset": self.cfg.preset,
+            "name": name,
+            "preset": self.cfg.preset,
             "normalisation": {"p_min_dbm": P_MIN_DBM, "p_max_dbm": P_MAX_DBM},
             "scheduler": self.sched_cfg.to_dict(),
             "sampler_defaults": {"candidates": 64, "steps": 10, "eta": 0.0, "reuse": 0.0},
@@ -407,4 +477,3 @@ class Trainer:
                 tail = vals[-20:] if key.startswith("loss") else vals[-1:]
                 out[key] = sum(tail) / len(tail)
         return out
-

@@ -19,8 +19,11 @@ def plot_losses(run: Path) -> Path:
         return [p[0] for p in pts], [p[1] for p in pts]
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, key, title in zip(axes, ("loss_boost", "loss_den", "val_rmse_db_boost"),
-                              ("AttUnet masked MSE (model space)", "denoiser MSE (x0 or ε)", "val RMSE dB (BRAT region 2, N=50)")):
+    for ax, key, title in zip(
+        axes,
+        ("loss_boost", "loss_den", "val_rmse_db_boost"),
+        ("AttUnet masked MSE (model space)", "denoiser MSE (x0 or ε)", "val RMSE dB (BRAT region 2, N=50)"),
+    ):
         x, y = series(key)
         ax.plot(x, y, lw=1)
         ax.set_title(title, fontsize=9)

@@ -36,12 +36,16 @@ class Validator:
     def boost_metrics(self, attunet: torch.nn.Module) -> dict:
         was_training = attunet.training
         attunet.eval()
-        R = torch.cat([rough_map(attunet, self.B[i:i + 4], self.S[i:i + 4], self.M[i:i + 4])
-                       for i in range(0, self.B.shape[0], 4)]).float()
+        R = torch.cat(
+            [
+                rough_map(attunet, self.B[i : i + 4], self.S[i : i + 4], self.M[i : i + 4])
+                for i in range(0, self.B.shape[0], 4)
+            ]
+        ).float()
         attunet.train(was_training)
         open_ = 1 - self.B
         y, yh = (self.x0 + 1) / 2, (R + 1) / 2
         se = ((yh - y) ** 2 * open_).sum((1, 2))
-        nmse = (se / ((y ** 2) * open_).sum((1, 2))).mean()
+        nmse = (se / ((y**2) * open_).sum((1, 2))).mean()
         rmse_db = ((se / open_.sum((1, 2))).sqrt() * (P_MAX_DBM - P_MIN_DBM)).mean()
         return {"nmse": float(nmse), "rmse_db": float(rmse_db)}
