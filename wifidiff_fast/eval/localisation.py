@@ -48,12 +48,18 @@ def _blind(params):
 
 
 def _learned_sites(net, sc, s, k: int = 3) -> np.ndarray:
-    """The heat map's sites: peaks at ≥ half the top peak's probability, at most ``k``."""
-    from ..models.heatmap import decode_sites, heatmap_inputs
+    """The heat map's own answer: its peaks at ≥ half the top peak's probability, at most ``k``."""
+    from ..models.heatmap import predict_sites
 
-    with torch.no_grad():
-        peaks = decode_sites(net(heatmap_inputs(sc.buildings, s, sc.freq_mhz)[None])[0], sc.shape, k)
+    peaks = predict_sites(net, sc.buildings, s, sc.freq_mhz, k)
     return peaks[peaks[:, 2] >= 0.5 * peaks[0, 2], :2]
+
+
+def _learned_starts(net, sc, s, k: int = 3) -> np.ndarray:
+    """The localiser's extra starts: all ``k`` peaks, exactly as the estimator passes them."""
+    from ..models.heatmap import predict_sites
+
+    return predict_sites(net, sc.buildings, s, sc.freq_mhz, k)[:, :2]
 
 
 def _trained_regions(ckpt) -> set[int]:
@@ -101,7 +107,7 @@ def run(windows: int, ns, seed: int, data_dir=None, log=print, learned=None, cal
         }
         if region in unseen:
             out["learned"] = lambda sc, s: _learned_sites(net, sc, s)
-            out["learned+aware"] = abs_search(p, LocaliseParams(), lambda sc, s: _learned_sites(net, sc, s))
+            out["learned+aware"] = abs_search(p, LocaliseParams(), lambda sc, s: _learned_starts(net, sc, s))
         return out
 
     errs: dict[str, dict[int, list[float]]] = {}

@@ -40,6 +40,7 @@ __all__ = [
     "decode_sites",
     "cell_size",
     "load_heatmap",
+    "predict_sites",
 ]
 
 MARGIN = 0.5
@@ -185,3 +186,12 @@ def load_heatmap(path) -> SiteHeatmapNet:
     net = SiteHeatmapNet()
     net.load_state_dict(load_file(str(f)))
     return net.eval()
+
+
+def predict_sites(net: SiteHeatmapNet, buildings, samples, freq_mhz: float, k: int = 3) -> np.ndarray:
+    """The ``k`` strongest peaks ``[k, 3]`` (row, col, probability) of ``net`` for one window: the
+    starts :mod:`wifidiff_fast.pipeline.physics_map` hands the localiser, and what the
+    localisation evaluation scores."""
+    with torch.no_grad():
+        logits = net(heatmap_inputs(buildings, samples, freq_mhz)[None])[0]
+    return decode_sites(logits, np.asarray(buildings).shape, k)

@@ -108,11 +108,9 @@ def _heatmap_net(name: str):
 
 def _heatmap_starts(name: str, buildings, samples, freq_mhz: float, k: int = 3) -> np.ndarray:
     """The learned heat map's ``k`` strongest peaks ``[k, 2]`` (row, col) as localiser starts."""
-    from ..models.heatmap import decode_sites, heatmap_inputs
+    from ..models.heatmap import predict_sites
 
-    with torch.no_grad():
-        logits = _heatmap_net(name)(heatmap_inputs(buildings, samples, freq_mhz)[None])[0]
-    return decode_sites(logits, buildings.shape, k)[:, :2]
+    return predict_sites(_heatmap_net(name), buildings, samples, freq_mhz, k)[:, :2]
 
 
 def physics_map(
