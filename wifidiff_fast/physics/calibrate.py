@@ -8,6 +8,10 @@ five bands at once (one parameter set must hold across frequency) and minimises 
 :class:`~.prior.PropagationParams` fields listed in ``fit_names``. The check region is never
 seen by the fit; its error is reported with the true sites and no samples (``raw``), and after one
 constant per map (``offset``, what a single sample-based level fit can reach).
+
+After the scalars, the correction curves of :mod:`.curves` (prior version 3) are fitted by linear
+least squares on the scalars' residual, on points where one site dominates; ``--no-curves``
+keeps a version-2 prior (scalars only).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 
 from ..data.loaders import load_brat_region
+from .curves import curve_features, fit_curves
 from .prior import (
     CALIBRATION_PATH,
     PRIOR_VERSION,
@@ -155,9 +160,41 @@ def residual_correlation(
 RECOVERY_STARTS_PX = (30.0, 120.0, 400.0)
 
 
-def calibrate(region, n_points: int = 12000, steps: int = 600, log=print) -> PropagationParams:
+def fit_prior_curves(
+    region, params: PropagationParams, n_points: int = 20000, seed: int = 5, dominant: float = 0.8
+) -> PropagationParams:
+    """``params`` with the correction curves fitted on ``region`` (true sites, every band).
+
+    A point joins the fit when one site gives at least ``dominant`` of its power: that site's
+    geometry then explains the point's residual (truth − the scalar prior, minus each band's
+    mean, which the per-map offset absorbs anyway).
+    """
+    scalars = replace(params, curves=None)
+    rc, rss = region_points(region, n_points, seed)
+    geom = site_geometry(region.buildings, region.tx_rc, rc, receiver_fraction=params.roof_fraction)
+    feats_all = curve_features(geom, scalars)
+    feats, residual = [], []
+    with torch.no_grad():
+        for j, f in enumerate(region.freqs_mhz.tolist()):
+            site_db = site_power_db(geom, scalars, f)
+            total = power_sum_db(site_db)
+            share = torch.pow(10.0, (site_db - total) / 10)
+            keep = (share.max(0).values >= dominant).numpy()
+            k = share.argmax(0)
+            cols = torch.arange(site_db.shape[1])
+            r = rss[j] - total.numpy()
+            residual.append(r[keep] - r[keep].mean())
+            feats.append({n: v[k, cols].numpy()[keep] for n, v in feats_all.items()})
+    merged = {n: np.concatenate([f[n] for f in feats]) for n in feats[0]}
+    return replace(params, curves=fit_curves(merged, np.concatenate(residual)), version=PRIOR_VERSION)
+
+
+def calibrate(
+    region, n_points: int = 12000, steps: int = 600, log=print, curves: bool = True
+) -> PropagationParams:
     """The whole calibration on one region: the fit (from each shadow-recovery start, the best
-    by the fit region's own loss), then the residual correlation."""
+    by the fit region's own loss), the correction curves (unless ``curves=False``), then the
+    residual correlation."""
     runs = []
     for d0 in RECOVERY_STARTS_PX:
         log(f"fit from shadow recovery D = {d0:g} px")
@@ -172,6 +209,11 @@ def calibrate(region, n_points: int = 12000, steps: int = 600, log=print) -> Pro
             )
         )
     params = min(runs, key=lambda r: r[1])[0]
+    if curves:
+        log("fitting the correction curves")
+        params = fit_prior_curves(region, params)
+    else:
+        params = replace(params, version=2)
     corr_px, nugget = residual_correlation(region, params)
     log(f"residual correlation: L = {corr_px:.1f} px, nugget = {nugget:.2f}")
     return replace(params, residual_corr_px=corr_px, residual_nugget=nugget)
@@ -184,10 +226,13 @@ def write_into_checkpoint(directory: str | Path, record: dict) -> Path:
     from ..pipeline.physics_map import PhysicsSettings
 
     config = read_config(directory)
+    # A re-calibration replaces the physics, not the choices made on top of it (the heat map,
+    # the evidence temperature …): keep the checkpoint's settings when it has them.
+    settings = (config.get("physics") or {}).get("settings") or PhysicsSettings().to_dict()
     config["physics"] = {
-        "version": PRIOR_VERSION,
+        "version": record["params"]["version"],
         "params": record["params"],
-        "settings": PhysicsSettings().to_dict(),
+        "settings": settings,
         "default_freq_mhz": 5750.0,
         "calibrated_on": record["fitted_on"],
         "check_scores": record["check_scores"],
@@ -208,6 +253,9 @@ def main(argv=None) -> None:
     ap.add_argument("--data-dir", default=None, help="folder holding brat/ (default ../shared/data)")
     ap.add_argument("--out", default=str(CALIBRATION_PATH), help="where to write the JSON")
     ap.add_argument(
+        "--no-curves", action="store_true", help="scalars only (a version-2 prior, no correction curves)"
+    )
+    ap.add_argument(
         "--into",
         default=None,
         metavar="CHECKPOINT_DIR",
@@ -218,10 +266,10 @@ def main(argv=None) -> None:
     t0 = time.time()
     fit_region = load_brat_region(args.region, args.data_dir)
     print(f"fitting the prior on BRAT region {args.region} ({args.points} px × 5 bands)")
-    params = calibrate(fit_region, args.points, args.steps)
+    params = calibrate(fit_region, args.points, args.steps, curves=not args.no_curves)
     record = {
         "params": params.to_dict(),
-        "prior_version": PRIOR_VERSION,
+        "prior_version": params.version,
         "fitted_on": f"BRAT region {args.region}, true sites, all 5 bands",
         "fit_scores": score(fit_region, params),
         "check_region": args.check,

@@ -15,6 +15,11 @@ an omni site) and ``ΔP_k``
 the site's power offset (0 for BRAT's identical 46 dBm sites; fitted per hypothesis at inference).
 Several sites add up in linear power: ``P(q) = 10·log10 Σ_k 10^{P_k(q)/10}``.
 
+Version 3 adds the correction curves of :mod:`.curves` to each site's power, ``P_k + C_k``: one
+smooth 1-D curve per geometric quantity (distance, angle off the sector boresight, walls,
+building length, distance behind the last building), fitted after the scalars. A version 2 block
+(no curves) still loads and predicts exactly as before.
+
 :class:`PropagationParams` holds the scalars (calibrated by :mod:`.calibrate` on BRAT region 1 and
 checked on region 2; the shipped values live in ``calibration.json`` beside this file, versioned
 by :data:`PRIOR_VERSION`). Everything is plain differentiable torch, so calibration fits it with
@@ -31,6 +36,7 @@ from pathlib import Path
 import torch
 
 from .antenna import sector_gain_db
+from .curves import check_curves, curves_db
 from .raycast import ray_obstruction
 
 __all__ = [
@@ -46,7 +52,8 @@ __all__ = [
     "CALIBRATION_PATH",
 ]
 
-PRIOR_VERSION = 2
+PRIOR_VERSION = 3
+COMPATIBLE_VERSIONS = (2, 3)  # a version-2 block is version 3 without curves
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 
 
@@ -79,6 +86,9 @@ class PropagationParams:
     shadow_recovery_px: float = 1e4
     residual_corr_px: float = 20.0
     residual_nugget: float = 0.2
+    # Version 3: the correction curves ({"knots": {feature: [...]}, "values": {feature: [...]}},
+    # :mod:`.curves`); None predicts with the scalars alone.
+    curves: dict | None = None
     version: int = PRIOR_VERSION
 
     fit_names = (
@@ -106,16 +116,19 @@ class PropagationParams:
                 "the physics-calibration block must be a JSON object; re-run "
                 "`python -m wifidiff_fast.physics.calibrate`"
             )
-        if d.get("version") != PRIOR_VERSION:
+        if d.get("version") not in COMPATIBLE_VERSIONS:
             raise ValueError(
-                f"physics-calibration block has version {d.get('version')!r}, this build needs "
-                f"{PRIOR_VERSION}; re-calibrate with `python -m wifidiff_fast.physics.calibrate` "
+                f"physics-calibration block has version {d.get('version')!r}, this build reads "
+                f"{list(COMPATIBLE_VERSIONS)}; re-calibrate with `python -m wifidiff_fast.physics.calibrate` "
                 "or use a checkpoint made by this version"
             )
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"physics-calibration block has unknown fields {sorted(unknown)}")
+        curves = d.get("curves")
+        if curves is not None:
+            check_curves(curves)
         return cls(**d)
 
 
@@ -203,6 +216,9 @@ def site_power_db(
     # as D / (D + exit) (D = shadow_recovery_px; a very large D keeps the full loss).
     recover = g(params, "shadow_recovery_px")
     p = p - cap * (1 - torch.exp(-x / cap)) * recover / (recover + geom.exit_px)
+    curves = params.get("curves") if isinstance(params, dict) else params.curves
+    if curves is not None:
+        p = p + curves_db(geom, params, curves, rot, sector=not is_omni)
     off = torch.as_tensor(offset_db, dtype=p.dtype)
     return p + (off.reshape(-1, 1) if off.dim() else off)
 

@@ -42,7 +42,7 @@ from ..data.validate import check_buildings, check_samples
 from ..models.checkpoint import CheckpointError, load_checkpoint
 from ..models.features import correction_inputs
 from ..ops.backend import BACKENDS as OP_BACKENDS
-from ..physics.prior import PRIOR_VERSION, PropagationParams
+from ..physics.prior import COMPATIBLE_VERSIONS, PropagationParams
 from ..reference.elect import ElectionParams
 from ..runtime.engine import NetworkEngine
 from ..runtime.progress import progress
@@ -87,10 +87,10 @@ def physics_block(config: dict) -> PhysicsConfig | None:
     fix = "re-run `python -m wifidiff_fast.physics.calibrate --into CHECKPOINT_DIR`"
     if not isinstance(block, dict) or "params" not in block:
         raise ValueError(f"the checkpoint's physics-calibration block is malformed (no 'params'); {fix}")
-    if block.get("version") != PRIOR_VERSION:
+    if block.get("version") not in COMPATIBLE_VERSIONS:
         raise ValueError(
             f"the checkpoint's physics-calibration block has version {block.get('version')!r}, "
-            f"this build needs {PRIOR_VERSION}; {fix}"
+            f"this build reads {list(COMPATIBLE_VERSIONS)}; {fix}"
         )
     params = PropagationParams.from_dict(block["params"])
     settings = PhysicsSettings.from_dict(block.get("settings", {}))
