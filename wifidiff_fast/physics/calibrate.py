@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..data.loaders import load_brat_region
-from .curves import curve_features, fit_curves
+from .curves import curve_features, fit_curves, plot_curves
 from .prior import (
     CALIBRATION_PATH,
     PRIOR_VERSION,
@@ -252,6 +252,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=600, help="Adam steps")
     ap.add_argument("--data-dir", default=None, help="folder holding brat/ (default ../shared/data)")
     ap.add_argument("--out", default=str(CALIBRATION_PATH), help="where to write the JSON")
+    ap.add_argument("--plot", default=None, metavar="PNG", help="draw the fitted correction curves here")
     ap.add_argument(
         "--no-curves", action="store_true", help="scalars only (a version-2 prior, no correction curves)"
     )
@@ -289,6 +290,9 @@ def main(argv=None) -> None:
             )
         )
     print(f"wrote {args.out}")
+    if args.plot and params.curves is not None:
+        plot_curves({f"region {args.region}": params.curves}, args.plot)
+        print(f"drew the correction curves in {args.plot}")
     if args.into:
         print(f"wrote the physics block into {write_into_checkpoint(args.into, record)}")
 

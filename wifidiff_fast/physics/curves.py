@@ -35,7 +35,7 @@ import torch
 
 from .antenna import SECTOR_OFFSETS_DEG, wrap_angle
 
-__all__ = ["CURVE_KNOTS", "curve_features", "curves_db", "fit_curves", "check_curves"]
+__all__ = ["CURVE_KNOTS", "curve_features", "curves_db", "fit_curves", "check_curves", "plot_curves"]
 
 # Knots per feature (values beyond the ends are clamped to the end knots).
 CURVE_KNOTS: dict[str, list[float]] = {
@@ -149,3 +149,41 @@ def fit_curves(
         v = v - float((X[:, lo:hi] @ v).mean())  # centred over the fit points
         values[name] = [round(float(x), 4) for x in v]
     return {"knots": {k: list(v) for k, v in CURVE_KNOTS.items()}, "values": values}
+
+
+CURVE_LABELS = {
+    "log_distance": "3-D distance to the site (px, log scale)",
+    "sector_deg": "angle off the nearest sector boresight (°)",
+    "walls": "buildings entered on the ray",
+    "length_px": "building pixels crossed",
+    "exit_px": "distance behind the last building (px)",
+}
+
+
+def plot_curves(curves_by_name: dict[str, dict], path) -> None:
+    """One panel per feature, one line per calibration (e.g. ``{"region 1": c1, "region 2": c2}``):
+    curves that agree across regions are physics, not one city's streets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_KNOTS), figsize=(4 * len(CURVE_KNOTS), 3.4))
+    for ax, name in zip(axes, CURVE_KNOTS):
+        for label, curves in curves_by_name.items():
+            if curves is None or name not in curves["values"]:
+                continue
+            k = np.asarray(curves["knots"][name], dtype=float)
+            x = 10**k if name == "log_distance" else k
+            ax.plot(x, curves["values"][name], marker="o", ms=3, label=label)
+        if name == "log_distance":
+            ax.set_xscale("log")
+        ax.axhline(0.0, color="0.7", lw=0.8)
+        ax.set_xlabel(CURVE_LABELS[name])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("correction (dB)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Correction curves of the propagation prior (version 3)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
