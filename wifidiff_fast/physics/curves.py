@@ -17,8 +17,10 @@ with ``φ_f`` piecewise linear on fixed knots over one feature of the (site, poi
 
 The model is additive by design. An interaction between features, or a feature of *where* the
 point is, could learn one city's streets; a curve of one physical quantity cannot. Measured
-before adopting it (docs/RESULTS.md §0.0): boosted trees on these features lost accuracy on the
-unseen region at depth ≥ 2 and gained at depth 1 (the additive case), in both directions.
+before adopting it (docs/RESULTS.md §0.00): lightly regularised boosted trees on these features
+made the unseen region worse (1 → 2: 3.14 → 3.31 dB); regularised trees of depth 3 / 2 / 1 gave
+2.95 / 2.88 / 2.79 dB (1 → 2) and 3.55 / 3.53 / 3.57 dB from 4.26 (2 → 1): depth 1, the additive
+case, transferred best in one direction and as well as the others in the other.
 
 The fit (:func:`fit_curves`) is linear least squares on the scalar prior's residual with the true
 sites, points where one site dominates (the curve of that site then owns the residual), and a
