@@ -17,10 +17,9 @@ with ``φ_f`` piecewise linear on fixed knots over one feature of the (site, poi
 
 The model is additive by design. An interaction between features, or a feature of *where* the
 point is, could learn one city's streets; a curve of one physical quantity cannot. Measured
-before adopting it (docs/RESULTS.md §0.00): lightly regularised boosted trees on these features
-made the unseen region worse (1 → 2: 3.14 → 3.31 dB); regularised trees of depth 3 / 2 / 1 gave
-2.95 / 2.88 / 2.79 dB (1 → 2) and 3.55 / 3.53 / 3.57 dB from 4.26 (2 → 1): depth 1, the additive
-case, transferred best in one direction and as well as the others in the other.
+before adopting it (``scripts/residual_transfer.py``, docs/RESULTS.md §0.00): fitted on region 1
+and scored on region 2, boosted trees on these features went 3.14 → 3.19 / 2.93 / 2.86 / 2.76 dB
+from lightly regularised to depth 1 (the additive case); in the other direction all gained alike.
 
 The fit (:func:`fit_curves`) is linear least squares on the scalar prior's residual with the true
 sites, points where one site dominates (the curve of that site then owns the residual), and a
