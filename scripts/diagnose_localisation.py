@@ -4,8 +4,11 @@ site (Gauss–Newton, a 3 dB prior per site). RESULTS.md §0.00 quotes its outpu
 every found set fitted the samples better than the true sites did.
 
     N=50 python scripts/diagnose_localisation.py
+    git show d09f5f0:wifidiff_fast/physics/calibration.json > /tmp/prior_v2.json
+    CALIBRATION=/tmp/prior_v2.json N=50 python scripts/diagnose_localisation.py   # as quoted
 
-Environment: N (default 50), WINDOWS (default 8), SITE_SIGMA_DB (default 3).
+Environment: N (default 50), WINDOWS (default 8), SITE_SIGMA_DB (default 3), CALIBRATION (a
+calibration JSON; default the shipped one).
 """
 
 import os
@@ -49,7 +52,7 @@ def misfit(
 def main() -> None:
     n = int(os.environ.get("N", 50))
     site_sigma = float(os.environ.get("SITE_SIGMA_DB", 3.0))
-    params = load_calibration()
+    params = load_calibration(os.environ.get("CALIBRATION"))
     cfg = LocaliseParams()
     for i, sc in enumerate(site_windows(1, n=int(os.environ.get("WINDOWS", 8)))):
         s = draw_samples(sc.rss_dbm, sc.buildings, n, map_seed(0, i, n))
