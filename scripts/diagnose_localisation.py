@@ -1,6 +1,7 @@
-"""Does the search lose, or the prior? For region-1 windows at one N, the GP misfit of the true
-sites against the localiser's best set, with one common power offset and with a free power per
-site (Gauss–Newton, a 3 dB prior per site). RESULTS.md §0.00 quotes its output (prior v2, N = 50):
+"""Does the search lose, or the prior? For region-1 windows at one N, the localiser's own set
+score (GP misfit + offset prior, one common offset: ``known_sites`` for the true sites, the best
+set's ``score`` for the search) of the true sites against the found ones, and the same misfit with
+a free power per site (Gauss–Newton, a 3 dB prior per site). RESULTS.md §0.00 quotes its output (prior v2, N = 50):
 every found set fitted the samples better than the true sites did.
 
     N=50 python scripts/diagnose_localisation.py
@@ -24,6 +25,7 @@ from wifidiff_fast.pipeline.localise import (
     MODEL_ERROR_DB,
     LocaliseParams,
     _Scorer,
+    known_sites,
     localise,
     residual_precision,
 )
@@ -31,7 +33,7 @@ from wifidiff_fast.pipeline.localise import (
 torch.set_num_threads(1)
 
 
-def misfit(
+def per_site_misfit(
     site_db: np.ndarray, p: np.ndarray, prec: np.ndarray, site_sigma_db: float, offset_sigma_db: float
 ):
     """GP misfit ``rᵀR⁻¹r`` plus the priors, with a common offset and per-site offsets fitted by
@@ -59,13 +61,18 @@ def main() -> None:
         rc = torch.as_tensor(s[:, :2], dtype=torch.float32)
         scorer = _Scorer(sc.buildings, rc, params, sc.freq_mhz, cfg.step_px)
         prec = residual_precision(rc, params).double().numpy()
-        found = np.array([h.rc() for h in localise(sc.buildings, s, params, sc.freq_mhz, cfg).sets[0].sites])
+        true = _sites_in_margin(sc, cfg.margin)
+        best = localise(sc.buildings, s, params, sc.freq_mhz, cfg).sets[0]
+        found = np.array([h.rc() for h in best.sites])
+        common = {
+            "true": known_sites(sc.buildings, s, true, params, sc.freq_mhz, cfg).sets[0].score,
+            "found": best.score,
+        }
         row = []
-        for name, sites in (("true", _sites_in_margin(sc, cfg.margin)), ("found", found)):
+        for name, sites in (("true", true), ("found", found)):
             site_db = scorer.site_db(torch.as_tensor(sites, dtype=torch.float32)).double().numpy()
-            common = misfit(site_db, s[:, 2], prec, 1e-3, cfg.offset_sigma_db)
-            free = misfit(site_db, s[:, 2], prec, site_sigma, cfg.offset_sigma_db)
-            row.append(f"{name} [{len(sites)} sites] common offset {common:.0f}, per-site {free:.0f}")
+            free = per_site_misfit(site_db, s[:, 2], prec, site_sigma, cfg.offset_sigma_db)
+            row.append(f"{name} [{len(sites)} sites] common offset {common[name]:.0f}, per-site {free:.0f}")
         print(f"{sc.name} N={n}: " + " | ".join(row), flush=True)
 
 

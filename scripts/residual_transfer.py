@@ -18,6 +18,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from wifidiff_fast.eval.crossregion import _sites_in_margin
 from wifidiff_fast.eval.windows import site_windows
+from wifidiff_fast.physics.curves import CURVE_KNOTS, curve_features
 from wifidiff_fast.physics.prior import (
     PropagationParams,
     load_calibration,
@@ -45,7 +46,9 @@ def scalars(region: int) -> PropagationParams:
 
 
 def features(sc, params, n_px, rng):
-    """Dominant-site geometry ``[P, 6]`` and residual ``[P]`` (window mean removed) at open pixels."""
+    """The dominant site's curve features (:func:`~wifidiff_fast.physics.curves.curve_features`,
+    the same inputs prior version 3 uses) plus log frequency ``[P, 6]``, and the residual ``[P]``
+    (window mean removed) at open pixels."""
     tx = _sites_in_margin(sc, 0.5).astype(np.float32)
     W = sc.shape[1]
     idx = np.flatnonzero((sc.buildings == 0).ravel())
@@ -55,19 +58,11 @@ def features(sc, params, n_px, rng):
     with torch.no_grad():
         site_db = site_power_db(g, params, sc.freq_mhz)
         total = power_sum_db(site_db).numpy()
+        feats = curve_features(g, params)
     k = site_db.argmax(0).numpy()
     cols = np.arange(len(idx))
-    pick = lambda t: t.numpy()[k, cols]  # noqa: E731
-    sector = np.mod(pick(g.azimuth), 2 * np.pi / 3) - np.pi / 3
     X = np.stack(
-        [
-            np.log10(pick(g.dist_px) + 1),
-            sector,
-            pick(g.walls),
-            pick(g.length_px),
-            pick(g.exit_px),
-            np.full(len(idx), math.log10(sc.freq_mhz)),
-        ],
+        [feats[name].numpy()[k, cols] for name in CURVE_KNOTS] + [np.full(len(idx), math.log10(sc.freq_mhz))],
         -1,
     )
     y = sc.rss_dbm.ravel()[idx] - total

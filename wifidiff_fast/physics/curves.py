@@ -18,7 +18,7 @@ with ``φ_f`` piecewise linear on fixed knots over one feature of the (site, poi
 The model is additive by design. An interaction between features, or a feature of *where* the
 point is, could learn one city's streets; a curve of one physical quantity cannot. Measured
 before adopting it (``scripts/residual_transfer.py``, docs/RESULTS.md §0.00): fitted on region 1
-and scored on region 2, boosted trees on these features went 3.14 → 3.19 / 2.93 / 2.86 / 2.76 dB
+and scored on region 2, boosted trees on these features went 3.14 → 3.00 / 2.85 / 2.77 / 2.66 dB
 from lightly regularised to depth 1 (the additive case); in the other direction all gained alike.
 
 The fit (:func:`fit_curves`) is linear least squares on the scalar prior's residual with the true
