@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from wifidiff_fast.physics.raycast import ray_obstruction, segment_obstruction
+from wifidiff_fast.physics.prior import site_geometry
+from wifidiff_fast.physics.raycast import ray_obstruction, segment_obstruction, unknown_rates
 
 
 def _wall_grid():
@@ -37,7 +38,7 @@ def test_two_walls_are_counted_twice():
     assert length.item() == pytest.approx(6.0, abs=0.51)
 
 
-def test_outside_the_grid_is_open_and_the_mast_roof_is_cleared():
+def test_without_unknown_rates_outside_the_grid_is_open_and_the_mast_roof_is_cleared():
     b = _wall_grid()
     # a site far outside the raster: only the in-grid wall counts
     length, _, _ = ray_obstruction(b, torch.tensor([[-200.0, 32.0]]), torch.tensor([[50.0, 32.0]]))
@@ -69,3 +70,45 @@ def test_pairs_match_the_all_pairs_form_and_shapes():
     np.testing.assert_allclose(L.reshape(-1), L2)
     np.testing.assert_array_equal(W.reshape(-1), W2)
     np.testing.assert_allclose(E.reshape(-1), E2)
+
+
+def test_unknown_rates_are_the_building_fraction_and_facades_per_pixel():
+    b = torch.zeros(10, 20)
+    b[:, 5:7] = 1  # one 2-px wall across every row: 1 façade entered per row of 20 px
+    rho, lam = unknown_rates(b)
+    assert rho == pytest.approx(0.1)
+    # rows enter it once in 19 transitions each; columns never cross it
+    assert lam == pytest.approx((1 / 19) / 2)
+    assert unknown_rates(torch.zeros(5, 5)) == (0.0, 0.0)
+
+
+def test_outside_pixels_add_the_expected_obstruction():
+    b = _wall_grid()
+    tx, rx = torch.tensor([[-200.0, 32.0]]), torch.tensor([[50.0, 32.0]])
+    length, walls, exit_px = ray_obstruction(b, tx, rx, unknown=(0.1, 0.02))
+    # 200 px lie outside the raster (less the 1.5 px cleared at the mast), the wall inside is known
+    assert length.item() == pytest.approx(4.0 + 0.1 * 198.5, abs=0.6)
+    assert walls.item() == pytest.approx(1.0 + 0.02 * 198.5, abs=0.05)
+    assert exit_px.item() == pytest.approx(50.0 - 33.5, abs=0.5)  # the known wall is the last one
+    # no known building on the way: the expected ones lie before the ray enters the raster
+    length, walls, exit_px = ray_obstruction(
+        b, torch.tensor([[-200.0, 5.0]]), torch.tensor([[50.0, 5.0]]), unknown=(0.1, 0.02)
+    )
+    assert walls.item() == pytest.approx(0.02 * 198.5, abs=0.05)
+    assert exit_px.item() == pytest.approx(50.0, abs=1.0)  # half-pixel march steps
+    # inside the raster nothing changes
+    inside = ray_obstruction(b, torch.tensor([[10.0, 32.0]]), rx, unknown=(0.1, 0.02))
+    plain = ray_obstruction(b, torch.tensor([[10.0, 32.0]]), rx)
+    assert [x.item() for x in inside] == [x.item() for x in plain]
+
+
+def test_site_geometry_counts_the_outside_with_the_rasters_own_statistics():
+    b = _wall_grid()
+    tx, pts = torch.tensor([[-100.0, 5.0]]), torch.tensor([[20.0, 5.0]])
+    raster = site_geometry(b, tx, pts)
+    explicit = site_geometry(b, tx, pts, unknown=unknown_rates(b))
+    opened = site_geometry(b, tx, pts, unknown=None)
+    assert raster.walls.item() == explicit.walls.item() > 0
+    assert opened.walls.item() == 0
+    with pytest.raises(ValueError, match="unknown"):
+        site_geometry(b, tx, pts, unknown="open")

@@ -37,7 +37,7 @@ import torch
 
 from .antenna import sector_gain_db
 from .curves import check_curves, curves_db
-from .raycast import ray_obstruction
+from .raycast import ray_obstruction, unknown_rates
 
 __all__ = [
     "PRIOR_VERSION",
@@ -157,16 +157,29 @@ class SiteGeometry:
 
 
 def site_geometry(
-    buildings, tx_rc, points_rc, step_px: float = 0.5, receiver_fraction: float = 1.0
+    buildings,
+    tx_rc,
+    points_rc,
+    step_px: float = 0.5,
+    receiver_fraction: float = 1.0,
+    unknown: tuple[float, float] | None | str = "raster",
 ) -> SiteGeometry:
     """Distances, azimuths and the ray cast for every (site, point) pair (``receiver_fraction``:
-    see :func:`~.raycast.ray_obstruction`; pass ``params.roof_fraction``)."""
+    see :func:`~.raycast.ray_obstruction`; pass ``params.roof_fraction``). ``unknown``: how rays
+    count the terrain outside the raster, ``"raster"`` (its own statistics,
+    :func:`~.raycast.unknown_rates`), explicit ``(ρ, λ)``, or None (open)."""
     b = torch.as_tensor(buildings)
+    if isinstance(unknown, str):
+        if unknown != "raster":
+            raise ValueError(f"unknown must be 'raster', (density, walls per px) or None, got {unknown!r}")
+        unknown = unknown_rates(b)
     tx = torch.as_tensor(tx_rc, dtype=torch.float32).reshape(-1, 2)
     pts = torch.as_tensor(points_rc, dtype=torch.float32).reshape(-1, 2)
     dr = pts[None, :, 0] - tx[:, None, 0]
     dc = pts[None, :, 1] - tx[:, None, 1]
-    length, walls, exit_px = ray_obstruction(b, tx, pts, step_px=step_px, receiver_fraction=receiver_fraction)
+    length, walls, exit_px = ray_obstruction(
+        b, tx, pts, step_px=step_px, receiver_fraction=receiver_fraction, unknown=unknown
+    )
     return SiteGeometry(torch.sqrt(dr**2 + dc**2), torch.atan2(dc, -dr), length, walls, exit_px)
 
 

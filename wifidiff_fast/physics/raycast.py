@@ -10,8 +10,13 @@ building raster ``B`` (nearest pixel). Three quantities come out:
 * ``exit_px`` — the distance from the last building on the ray to the point: how far into the
   shadow's diffraction fill-in the point lies.
 
-Line of sight is ``length == 0``. Pixels outside the raster count as open (nothing is known
-there; a site outside a window sees the unknown part of the city as free space). The first
+Line of sight is ``length == 0``. Nothing is known of the pixels outside the raster (a site
+outside a window shines through the part of the city the window does not show). They count with
+the raster's own statistics when ``unknown`` is given (:func:`unknown_rates`: each outside pixel
+adds the expected building length ``ρ`` and the expected number of façades entered ``λ`` per pixel),
+as open otherwise. Counting them as open overstated every outside site: on BRAT region 1 windows
+the true sites' prior was 1.4 dB too loud on average and 3.65 dB RMSE, against 0.3 dB and
+2.90 dB with the expected counts (``scripts/unknown_terrain.py``). The first
 ``clear_px`` pixels next to the transmitter are ignored: a mast stands on a roof and the ray leaves
 that roof from above. The point itself is never counted (samples lie on open pixels).
 
@@ -26,14 +31,25 @@ import math
 
 import torch
 
-__all__ = ["ray_obstruction", "segment_obstruction"]
+__all__ = ["ray_obstruction", "segment_obstruction", "unknown_rates"]
+
+
+def unknown_rates(buildings: torch.Tensor) -> tuple[float, float]:
+    """``(ρ, λ)``: the raster's building fraction and façades entered per pixel of a straight ray
+    (0 → 1 transitions along rows and columns, averaged), the expectation for terrain outside it."""
+    b = torch.as_tensor(buildings) > 0
+    if b.numel() == 0:
+        return 0.0, 0.0
+    rows = (b[:, 1:] & ~b[:, :-1]).float().mean() if b.shape[1] > 1 else torch.tensor(0.0)
+    cols = (b[1:, :] & ~b[:-1, :]).float().mean() if b.shape[0] > 1 else torch.tensor(0.0)
+    return float(b.float().mean()), float((rows + cols) / 2)
 
 
 def ray_obstruction(buildings: torch.Tensor, tx_rc: torch.Tensor, points_rc: torch.Tensor, **march):
     """Building length, wall count and exit distance from each transmitter ``[T, 2]`` to each
     point ``[P, 2]`` (row, col, pixel units; transmitters may lie outside the raster): every pair
     through :func:`segment_obstruction` (``march``: its ``step_px``, ``clear_px``, ``chunk``,
-    ``receiver_fraction``). Returns ``(length, walls, exit_px)``, each ``float32 [T, P]``."""
+    ``receiver_fraction``, ``unknown``). Returns ``(length, walls, exit_px)``, each ``float32 [T, P]``."""
     tx = tx_rc.to(torch.float32).reshape(-1, 2)
     pts = points_rc.to(torch.float32).reshape(-1, 2)
     T, P = tx.shape[0], pts.shape[0]
@@ -50,6 +66,7 @@ def segment_obstruction(
     clear_px: float = 1.5,
     chunk: int = 1 << 23,
     receiver_fraction: float = 1.0,
+    unknown: tuple[float, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Building length, walls and exit distance on explicit segments ``a[q] → b[q]`` (``[Q, 2]``).
 
@@ -64,6 +81,9 @@ def segment_obstruction(
             count. An elevated antenna's ray clears the roofs until it descends below them: with
             roofs at ``h_b`` and the antenna at ``h_tx`` only the last ``h_b/h_tx`` of the path can
             be blocked (the rooftop-to-street picture of Walfisch–Ikegami). 1 counts the whole ray.
+        unknown: ``(ρ, λ)`` for the ray's pixels outside the raster (:func:`unknown_rates`): each
+            adds ``ρ`` px of building and ``λ`` façades; a ray whose only obstruction is outside
+            has its exit distance measured from where it enters the raster. None: outside is open.
 
     Returns:
         ``(length, walls, exit_px)``, each ``float32 [Q]``; ``exit_px`` is the distance from the
@@ -115,6 +135,14 @@ def segment_obstruction(
         walls[take] = ((o[:, 1:] > o[:, :-1]).sum(1) + o[:, 0]).to(torch.float32)
         # distance from the last building pixel on the ray to the point (0 when in line of sight)
         last = torch.where(o > 0, s[None].expand_as(o), torch.zeros_like(o)).amax(1)
+        if unknown is not None:
+            outside = ~inside & on_ray
+            out_px = outside.sum(1).to(torch.float32) * step_px
+            length[take] += out_px * unknown[0]
+            walls[take] += out_px * unknown[1]
+            # The expected obstacles lie before the ray enters the raster, never after a known one.
+            last_out = torch.where(outside, s[None].expand_as(o), torch.zeros_like(o)).amax(1)
+            last = torch.where((last == 0) & (out_px * (unknown[0] + unknown[1]) > 0), last_out, last)
         exit_px[take] = torch.where(last > 0, ll - last, torch.zeros_like(ll))
         i += take.numel()
     return length, walls, exit_px
