@@ -60,6 +60,12 @@ def progress() -> bool | None:
     return value not in ("0", "false", "no", "off")
 
 
+def split_denoiser() -> bool:
+    """``WIFIDIFF_SPLIT_DENOISER=0``: the network engine calls the denoiser on its full input at
+    every step instead of conditioning once per request (``runtime.split``; default on)."""
+    return os.environ.get("WIFIDIFF_SPLIT_DENOISER", "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def runtime_cache_dir() -> Path:
     """``WIFIDIFF_RUNTIME_CACHE_DIR``: exported networks (AOTInductor, ONNX, TensorRT); default
     ``<WIFIDIFF_CACHE_DIR>/runtime``."""

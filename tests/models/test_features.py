@@ -12,8 +12,10 @@ from wifidiff_fast.models.features import (
     CORRECTION_CHANNELS,
     DENOISER_CHANNELS,
     NC_SIGMAS,
+    X_T_CHANNEL,
     boost_inputs,
     correction_inputs,
+    denoiser_condition,
     denoiser_inputs,
     normalized_convolution,
 )
@@ -75,6 +77,19 @@ def test_denoiser_inputs_zero_the_condition_without_samples():
     no_boost = denoiser_inputs(x_t, B, S, M, R, torch.ones(2), torch.zeros(2))
     assert torch.equal(no_boost[:, 2], S) and (no_boost[:, 4] == 0).all()
     assert (no_boost[:, 5] == 1).all() and (no_boost[:, 6] == 0).all()
+
+
+def test_denoiser_condition_is_the_input_without_x_t():
+    # the split engine (models.split) relies on it: every flag combination, [N,H,W] and [N,1,H,W]
+    g = torch.Generator().manual_seed(1)
+    x_t, S, M, R = (torch.randn(4, 24, 40, generator=g) for _ in range(4))
+    B = (torch.rand(4, 24, 40, generator=g) < 0.2).float()
+    has_samples, has_boost = torch.tensor([0.0, 1.0, 1.0, 0.0]), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    full = denoiser_inputs(x_t, B, S, M, R, has_samples, has_boost)
+    cond = denoiser_condition(B[:, None], S, M[:, None], R, has_samples, has_boost)
+    assert cond.shape == (4, DENOISER_CHANNELS - 1, 24, 40) and cond.dtype == torch.float32
+    keep = [c for c in range(DENOISER_CHANNELS) if c != X_T_CHANNEL]
+    assert torch.equal(cond, full[:, keep]) and torch.equal(full[:, X_T_CHANNEL], x_t)
 
 
 def test_correction_inputs_channels_and_high_power_map():

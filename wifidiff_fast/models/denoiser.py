@@ -32,6 +32,18 @@ def predict(
 ) -> torch.Tensor:
     """The network's target-space output ``[N, H, W]`` (ε̂ or x̂0, by ``prediction_type``)."""
     out = denoiser(denoiser_inputs(x_t, B, S_prime, M_prime, R_hat, has_samples, has_boost), t)[:, 0]
+    return to_target(out, R_hat, has_samples, has_boost, prediction_type)
+
+
+def to_target(
+    out: torch.Tensor,
+    R_hat: torch.Tensor,
+    has_samples: torch.Tensor,
+    has_boost: torch.Tensor,
+    prediction_type: str,
+) -> torch.Tensor:
+    """The U-Net's output ``out [N, H, W]`` as ε̂ or x̂0; ``R_hat`` and the flags have N rows or
+    one (a map's condition broadcast over its candidates, as the split engine passes them)."""
     if prediction_type == "epsilon":
         return out
     if prediction_type == "sample":
@@ -56,6 +68,17 @@ def predict_eps(
 ) -> torch.Tensor:
     """ε̂ for the DDIM update; x̂0 predictions are converted with ε = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t)."""
     out = predict(denoiser, x_t, t, B, S_prime, M_prime, R_hat, has_samples, has_boost, prediction_type)
+    return eps_from_target(out, x_t, prediction_type, sqrt_alpha_bar_t, sqrt_one_minus_alpha_bar_t)
+
+
+def eps_from_target(
+    out: torch.Tensor,
+    x_t: torch.Tensor,
+    prediction_type: str,
+    sqrt_alpha_bar_t: torch.Tensor,
+    sqrt_one_minus_alpha_bar_t: torch.Tensor,
+) -> torch.Tensor:
+    """ε̂ from the target-space output ``out`` of :func:`to_target` (``[N, H, W]``)."""
     if prediction_type == "epsilon":
         return out
     return (x_t - sqrt_alpha_bar_t * out) / sqrt_one_minus_alpha_bar_t

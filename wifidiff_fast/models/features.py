@@ -17,6 +17,7 @@ import torch.nn.functional as F
 NC_SIGMAS = (4.0, 16.0, 48.0)
 BOOST_CHANNELS = 3 + 2 * len(NC_SIGMAS) + 1
 DENOISER_CHANNELS = 7
+X_T_CHANNEL = 1  # the one denoiser input channel that changes over a request's DDIM steps
 CORRECTION_CHANNELS = 6
 HIGH_POWER_DB = 10.0  # the high-power map of R̂ marks pixels within this many dB of its maximum
 
@@ -97,6 +98,35 @@ def denoiser_inputs(
             R_hat * boosted,
             samples.expand_as(x_t),
             boosted.expand_as(x_t),
+        ],
+        dim=1,
+    )
+
+
+def denoiser_condition(
+    B: torch.Tensor,
+    S_prime: torch.Tensor,
+    M_prime: torch.Tensor,
+    R_hat: torch.Tensor,
+    has_samples: torch.Tensor,
+    has_boost: torch.Tensor,
+) -> torch.Tensor:
+    """The six channels of :func:`denoiser_inputs` other than x_t, in the same order: ``[N, 6, H,
+    W]``, fp32. They are fixed for a request, so an engine computes what the network makes of them
+    once per map (``models.split``); ``denoiser_inputs`` stays the specification and
+    ``tests/models/test_features.py`` keeps the two in step."""
+    B, S_prime, M_prime, R_hat = (t.unsqueeze(1) if t.dim() == 3 else t for t in (B, S_prime, M_prime, R_hat))
+    S_prime = S_prime.float()
+    samples = has_samples.float().view(-1, 1, 1, 1)
+    boosted = has_boost.float().view(-1, 1, 1, 1) * samples
+    return torch.cat(
+        [
+            B.float(),
+            S_prime * samples,
+            M_prime * samples,
+            R_hat * boosted,
+            samples.expand_as(S_prime),
+            boosted.expand_as(S_prime),
         ],
         dim=1,
     )

@@ -98,20 +98,23 @@ class UNet(nn.Module):
     def stride(self) -> int:
         return self.cfg.patch * 2 ** (self.levels - 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        """``x [N, in_channels, H, W]`` (its first ``head_extra_channels`` channels are re-fed to
-        the head), ``t [N]`` timesteps when time-conditioned → ``[N, out_channels, H, W]``."""
-        N, _, H, W = x.shape
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` replicate-padded at the bottom and right to a multiple of :attr:`stride`."""
+        H, W = x.shape[-2:]
         s = self.stride
         ph, pw = (-H) % s, (-W) % s
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        temb = None
-        if self.cfg.time_conditioned:
-            if t is None:
-                raise ValueError("this network is time-conditioned: pass the timesteps t")
-            temb = self.time_mlp(timestep_embedding(t, self.cfg.base_channels))
-        h = self.stem(F.pixel_unshuffle(x, self.cfg.patch))
+        return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+    def time_embedding(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.cfg.time_conditioned:
+            return None
+        if t is None:
+            raise ValueError("this network is time-conditioned: pass the timesteps t")
+        return self.time_mlp(timestep_embedding(t, self.cfg.base_channels))
+
+    def trunk(self, h: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
+        """Everything between the stem and the head: the stem's output ``[N, C0, H/p, W/p]`` →
+        ``[N, head_channels, H, W]`` (the padded grid, unfolded back to full resolution)."""
         skips = []
         for blocks, attn, down in zip(self.down_blocks, self.down_attn, self.downsample):
             for block in blocks:
@@ -125,6 +128,16 @@ class UNet(nn.Module):
             if h.shape[-2:] != skip.shape[-2:]:
                 h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = attn(block(torch.cat([h, skip], dim=1), temb))
-        h = F.pixel_shuffle(self.out_conv(F.silu(self.out_norm(h))), self.cfg.patch)
+        return F.pixel_shuffle(self.out_conv(F.silu(self.out_norm(h))), self.cfg.patch)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [N, in_channels, H, W]`` (its first ``head_extra_channels`` channels are re-fed to
+        the head), ``t [N]`` timesteps when time-conditioned → ``[N, out_channels, H, W]``.
+
+        The specification of the split form in :mod:`.split` (the engine's denoiser)."""
+        H, W = x.shape[-2:]
+        x = self.pad(x)
+        temb = self.time_embedding(t)
+        h = self.trunk(self.stem(F.pixel_unshuffle(x, self.cfg.patch)), temb)
         out = self.head(torch.cat([h, x[:, : self.cfg.head_extra_channels]], dim=1))
         return out[..., :H, :W]

@@ -791,6 +791,7 @@ class RadioMapEstimator:
                 0.0,
                 self.scheduler.prediction_type,
                 self.chunk,
+                group=K,
             )
             sub_noise = (
                 None if noise_fn is None else (lambda i: noise_fn(i).view(n, K, H, W)[sel].reshape(-1, H, W))
@@ -838,6 +839,7 @@ class RadioMapEstimator:
             has_boost,
             self.scheduler.prediction_type,
             self.chunk,
+            group=K,
         )
         x, _ = ddim_sample(
             eps_fn,

@@ -38,9 +38,17 @@ def make_eps_fn(
     has_boost: float,
     prediction_type: str,
     chunk: int,
+    group: int = 1,
 ) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """ε_θ(x, t_i, cond) over a ``[N, H, W]`` batch whose condition rasters are ``[N, H, W]``,
-    evaluated in chunks of ``chunk`` maps to bound memory."""
+    evaluated in chunks of ``chunk`` maps to bound memory. The rasters come in runs of ``group``
+    identical rows (a map's candidates); an engine denoiser with a split form
+    (``runtime.split``) uses that to condition once per run instead of at every call."""
+    split = getattr(denoiser, "split", None)
+    if split is not None:
+        return split.make_eps_fn(
+            table, timesteps, B, S, M, R_hat, has_samples, has_boost, prediction_type, chunk, group
+        )
     n = B.shape[0]
     flags_s = torch.full((n,), float(has_samples), device=B.device)
     flags_b = torch.full((n,), float(has_boost), device=B.device)

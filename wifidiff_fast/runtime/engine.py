@@ -5,18 +5,28 @@
 estimator runs the same code on every backend. :meth:`NetworkEngine.prepare` builds or loads
 every implementation a request of a given grid needs, ahead of the request (the estimator calls
 it before a request's clock starts; services call it at start-up).
+
+On the backends that can (:data:`~.split.SPLIT_BACKENDS`) the denoiser runner carries its split
+form (``engine.denoiser.split``, :mod:`.split`): the pipeline's generation loop then conditions
+once per map instead of once per denoiser call. ``split=False`` (or, when ``split`` is not
+given, ``WIFIDIFF_SPLIT_DENOISER=0``) keeps the unsplit call: the fallback and the A/B baseline.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 
+from .. import _env
 from ..models.features import BOOST_CHANNELS, CORRECTION_CHANNELS, DENOISER_CHANNELS
 from .artifacts import ArtifactCache
 from .backends import select
 from .runners import make_runner
+from .split import SPLIT_BACKENDS, SplitDenoiser
+
+log = logging.getLogger(__name__)
 
 DTYPES = {
     "float32": torch.float32,
@@ -47,6 +57,7 @@ class NetworkEngine:
         dtype=torch.float32,
         channels_last: bool | None = None,
         cache: ArtifactCache | None = None,
+        split: bool | None = None,
     ):
         self.device = torch.device(device)
         self.backend = select(backend, self.device)
@@ -59,12 +70,18 @@ class NetworkEngine:
         self.boost = make_runner(self.backend, nets.boost, self.device, name="boost", **kw)
         self.denoiser = make_runner(self.backend, nets.denoiser, self.device, name="denoiser", **kw)
         self.correction = make_runner(self.backend, nets.correction, self.device, name="correction", **kw)
+        if (_env.split_denoiser() if split is None else split) and self.backend in SPLIT_BACKENDS:
+            try:
+                self.denoiser.split = SplitDenoiser(nets.denoiser, self.backend, self.device, **kw)
+            except ValueError as exc:  # an architecture the split cannot serve: the unsplit call
+                log.warning("denoiser: not split (%s); every call gets the full input", exc)
         self.source = nets
 
     def describe(self) -> str:
         return (
             f"{self.backend} ({str(self.dtype).replace('torch.', '')}"
-            f"{', channels_last' if self.channels_last else ''})"
+            f"{', channels_last' if self.channels_last else ''}"
+            f"{', split denoiser' if self.denoiser.split is not None else ''})"
         )
 
     def prepare(
@@ -82,6 +99,9 @@ class NetworkEngine:
                 self.boost.prepare(torch.zeros(n_maps * (4 if tta else 1), BOOST_CHANNELS, h, w, device=dev))
             self.correction.prepare(torch.zeros(n_maps, CORRECTION_CHANNELS, H, W, device=dev))
         for b in sorted(set(int(b) for b in denoiser_batches if b > 0)):
+            if self.denoiser.split is not None:  # what the generation loop calls (see the notes)
+                self.denoiser.split.prepare(H, W, b)
+                continue
             self.denoiser.prepare(
                 torch.zeros(b, DENOISER_CHANNELS, H, W, device=dev),
                 torch.zeros(b, dtype=torch.long, device=dev),

@@ -9,7 +9,9 @@ is slow once, never an error.
 
 Floating inputs are cast to the runner's ``dtype`` and 4-D inputs are laid out ``channels_last``
 when asked (oneDNN and cuDNN convolutions are faster in NHWC); outputs always come back fp32 and
-contiguous, so the pipeline never sees the difference.
+contiguous, so the pipeline never sees the difference. Inputs named in ``broadcast`` (by position)
+have batch 1 and are broadcast over the others' batch (the split denoiser's per-map condition,
+:mod:`.split`); exported backends keep their batch static.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class NetworkRunner:
     """``eager``: the module itself (a copy when the layout or dtype changes)."""
 
     backend = "eager"
+    # the denoiser's split form (runtime.split.SplitDenoiser), set by the engine where the backend
+    # runs it; None: callers use this runner on the full input
+    split = None
 
     def __init__(
         self,
@@ -45,8 +50,10 @@ class NetworkRunner:
         channels_last: bool = False,
         cache: ArtifactCache | None = None,
         name: str = "net",
+        broadcast: tuple[int, ...] = (),
     ):
         self.device = torch.device(device)
+        self.broadcast = tuple(int(i) for i in broadcast)
         self.dtype = dtype
         self.channels_last = bool(channels_last)
         self.name = name
@@ -155,20 +162,33 @@ class Autocast(torch.nn.Module):
         super().__init__()
         self.module, self.device_type, self.dtype = module, device_type, dtype
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        # explicit arguments (not *xs): torch.export matches dynamic shapes to named inputs
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor | None = None,
+        stem_cond: torch.Tensor | None = None,
+        head_cond: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # explicit arguments (not *xs): torch.export matches dynamic shapes to named inputs; the
+        # last two are the split denoiser's condition terms (models.split)
+        rest = tuple(a for a in (t, stem_cond, head_cond) if a is not None)
         with torch.autocast(self.device_type, dtype=self.dtype):
-            return (self.module(x) if t is None else self.module(x, t)).float()
+            return self.module(x, *rest).float()
 
 
-def dynamic_batch_examples(inputs: tuple[torch.Tensor, ...], min_batch: int = 2) -> tuple[torch.Tensor, ...]:
+def dynamic_batch_examples(
+    inputs: tuple[torch.Tensor, ...], min_batch: int = 2, broadcast: tuple[int, ...] = ()
+) -> tuple[torch.Tensor, ...]:
     """Example inputs with at least ``min_batch`` rows: exporting with a batch of 1 would
-    specialise the batch dimension to 1."""
+    specialise the batch dimension to 1. ``broadcast`` inputs keep their batch of 1."""
     n = inputs[0].shape[0]
     if n >= min_batch:
         return inputs
     reps = -(-min_batch // n)
-    return tuple(x.repeat(reps, *([1] * (x.dim() - 1)))[: max(min_batch, n)] for x in inputs)
+    return tuple(
+        x if i in broadcast else x.repeat(reps, *([1] * (x.dim() - 1)))[: max(min_batch, n)]
+        for i, x in enumerate(inputs)
+    )
 
 
 def make_runner(
@@ -179,6 +199,7 @@ def make_runner(
     channels_last: bool = False,
     cache: ArtifactCache | None = None,
     name: str = "net",
+    broadcast: tuple[int, ...] = (),
 ) -> NetworkRunner:
     """A runner for an already *selected* backend (see :func:`wifidiff_fast.runtime.select.select`)."""
     if backend == "eager":
@@ -193,4 +214,6 @@ def make_runner(
         from .trt import TensorRTRunner as cls
     else:
         raise ValueError(f"unknown network backend {backend!r}")
-    return cls(module, device, dtype=dtype, channels_last=channels_last, cache=cache, name=name)
+    return cls(
+        module, device, dtype=dtype, channels_last=channels_last, cache=cache, name=name, broadcast=broadcast
+    )
