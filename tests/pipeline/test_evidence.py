@@ -45,3 +45,26 @@ def test_weights_are_a_tempered_softmax_with_a_floor():
     assert w[0] / w[1] == pytest.approx(np.e)
     flat = evidence_weights([0.0, -1.0], temperature=16.0)
     assert flat[0] / flat[1] == pytest.approx(np.exp(1 / 16))
+
+
+def test_a_log_prior_shifts_the_weights_by_its_mass():
+    # equal evidence: the weights are the prior itself
+    w = evidence_weights([0.0, 0.0, 0.0], temperature=16.0, log_prior=np.log([0.25, 0.25, 0.5]))
+    np.testing.assert_allclose(w, [0.25, 0.25, 0.5])
+    # the prior adds after the tempering: evidence 16·log 2 at T = 16 doubles the odds
+    w = evidence_weights([16 * np.log(2.0), 0.0], temperature=16.0, log_prior=np.log([0.5, 0.5]))
+    np.testing.assert_allclose(w, [2 / 3, 1 / 3])
+
+
+def test_the_fallbacks_prior_share_does_not_shrink_with_more_site_sets():
+    from wifidiff_fast.pipeline.physics_map import PhysicsSettings, _explanation_prior
+
+    cfg = PhysicsSettings(fallback_share=0.5)
+    for n_sets in (1, 4):
+        p = np.exp(_explanation_prior(cfg, n_sets, n_sets + 2))  # kriging and the learned map
+        np.testing.assert_allclose(p[:n_sets], 0.5 / n_sets)
+        np.testing.assert_allclose(p[n_sets:], 0.25)
+    assert _explanation_prior(PhysicsSettings(), 4, 6) is None  # the default: all alike
+    assert _explanation_prior(cfg, 1, 1) is None  # known sites: nothing to share with
+    with pytest.raises(ValueError, match="fallback_share"):
+        PhysicsSettings(fallback_share=1.0)

@@ -67,9 +67,14 @@ def kriging_evidence(values: np.ndarray, rc: np.ndarray) -> float:
     return best - 0.5 * 3 * math.log(n)
 
 
-def evidence_weights(evidence: list[float], temperature: float = 1.0, floor: float = 1e-3) -> np.ndarray:
-    """``softmax(evidence / T)`` with weights below ``floor`` dropped (and the rest renormalised)."""
+def evidence_weights(
+    evidence: list[float], temperature: float = 1.0, floor: float = 1e-3, log_prior=None
+) -> np.ndarray:
+    """``softmax(evidence / T + log_prior)`` with weights below ``floor`` dropped (and the rest
+    renormalised); ``log_prior`` (one per explanation) defaults to equal prior mass."""
     e = np.asarray(evidence, dtype=np.float64) / max(temperature, 1e-9)
+    if log_prior is not None:
+        e = e + np.asarray(log_prior, dtype=np.float64)
     w = np.exp(e - e.max())
     w /= w.sum()
     w[w < floor] = 0.0

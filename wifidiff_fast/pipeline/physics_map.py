@@ -54,9 +54,17 @@ class PhysicsSettings:
     # Flatter than Bayes (T = 1): the mean over more hypotheses measured better on region 1 windows
     # (prior v1; MSE gain over kriging at N = 10/25/50: T = 1 1.38/1.26/1.34×, T = 16 1.47/1.42/1.44×).
     evidence_temperature: float = 16.0
+    # Prior mass of the explanations that need no site (plain kriging, the learned map), shared
+    # between them; the site sets share the rest. None: every explanation alike, so the fallbacks'
+    # weight shrinks as more site sets are averaged.
+    fallback_share: float | None = None
     # A learned site heat map (a checkpoint directory: a name under wifidiff_fast/checkpoints or
     # an absolute path) whose peaks join the localiser's starts; None: analysis by synthesis alone.
     heatmap: str | None = None
+
+    def __post_init__(self):
+        if self.fallback_share is not None and not 0.0 < self.fallback_share < 1.0:
+            raise ValueError(f"fallback_share must be in (0, 1) or None, got {self.fallback_share}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +87,15 @@ class PhysicsMap:
     localisation: Localisation
     weights: np.ndarray  # float32 [sets (+ kriging) (+ learned)] weight of each explanation
     timings_ms: dict = field(default_factory=dict)  # localise, prior, kriging
+
+
+def _explanation_prior(cfg: PhysicsSettings, n_sets: int, n_maps: int) -> np.ndarray | None:
+    """Log prior of each explanation (the sets first, then the fallbacks), or None (all alike)."""
+    n_fallback = n_maps - n_sets
+    if cfg.fallback_share is None or n_fallback == 0:
+        return None
+    share = float(cfg.fallback_share)
+    return np.log([(1 - share) / n_sets] * n_sets + [share / n_fallback] * n_fallback)
 
 
 def _krige_residual(buildings: np.ndarray, samples_rc: np.ndarray, residual: np.ndarray):
@@ -205,7 +222,10 @@ def physics_map(
         maps.append(base + fix)
         variances.append(var)
         evidence.append(kriging_evidence(residual, rc))
-    w = evidence_weights(evidence, cfg.evidence_temperature)
+    n_sets = min(len(loc.sets), cfg.max_sets)
+    w = evidence_weights(
+        evidence, cfg.evidence_temperature, log_prior=_explanation_prior(cfg, n_sets, len(maps))
+    )
     mean = np.zeros(buildings.shape)
     second = np.zeros(buildings.shape)
     for wi, m, v in zip(w, maps, variances):
