@@ -5,7 +5,8 @@ and the σ scale that would give 0.90 / 0.93 / 0.95 coverage.
 
     python scripts/tune_on_region1.py '{"evidence_temperature": 16}' '{"n_starts": 4}'
 
-Environment: TUNE_WINDOWS (default 8 windows), TUNE_NS (default "10,25,50").
+Environment: TUNE_WINDOWS (default 8 windows), TUNE_NS (default "10,25,50"), MODEL_ERROR_DB (the
+prior's error in the misfit and the evidence; default the shipped constant).
 
 The first argument is a JSON of PhysicsSettings fields, the second of LocaliseParams fields. The
 numbers quoted in physics_map.py and localise.py came from this loop at prior version 1 (commit
@@ -20,6 +21,8 @@ import time
 import numpy as np
 import torch
 
+import wifidiff_fast.pipeline.localise as localise_module
+import wifidiff_fast.pipeline.physics_map as physics_map_module
 from wifidiff_fast.data.protocol import draw_samples, map_seed
 from wifidiff_fast.eval.baselines import kriging
 from wifidiff_fast.eval.windows import site_windows
@@ -28,6 +31,8 @@ from wifidiff_fast.pipeline.localise import LocaliseParams
 from wifidiff_fast.pipeline.physics_map import PhysicsSettings, physics_map
 
 torch.set_num_threads(1)
+if "MODEL_ERROR_DB" in os.environ:  # a module constant: both modules that read it get the value
+    localise_module.MODEL_ERROR_DB = physics_map_module.MODEL_ERROR_DB = float(os.environ["MODEL_ERROR_DB"])
 kw = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 lkw = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 settings = PhysicsSettings(localise=LocaliseParams(**lkw), **kw)

@@ -11,28 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wifidiff_fast.models.checkpoint import build_networks
 from wifidiff_fast.models.features import CORRECTION_CHANNELS, DENOISER_CHANNELS
-from wifidiff_fast.models.presets import preset
-from wifidiff_fast.runtime.artifacts import ArtifactCache
 from wifidiff_fast.runtime.backends import availability
 from wifidiff_fast.runtime.runners import NetworkRunner, make_runner
 
 H, W = 32, 40  # not square, not a multiple of the network stride (padding path)
-
-
-@pytest.fixture(scope="module")
-def nets():
-    torch.manual_seed(0)
-    n = build_networks(preset("tiny"))
-    for m in n.modules().values():
-        m.eval()
-    return n
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return ArtifactCache(tmp_path_factory.mktemp("runtime_cache"))
 
 
 def denoiser_inputs(batch: int, seed: int = 1):

@@ -11,11 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wifidiff_fast.models.checkpoint import build_networks
-from wifidiff_fast.models.presets import preset
 from wifidiff_fast.pipeline.generate import make_eps_fn
 from wifidiff_fast.runtime.aot import AOTRunner
-from wifidiff_fast.runtime.artifacts import ArtifactCache
 from wifidiff_fast.runtime.backends import availability
 from wifidiff_fast.runtime.engine import NetworkEngine
 from wifidiff_fast.runtime.runners import NetworkRunner
@@ -25,20 +22,6 @@ from wifidiff_fast.sampling.schedules import SchedulerConfig, ddim_table
 pytestmark = pytest.mark.usefixtures("one_thread")
 H, W = 36, 44  # not a multiple of the tiny denoiser's stride (16): the padding path
 MAPS, K = 2, 3
-
-
-@pytest.fixture(scope="module")
-def nets():
-    torch.manual_seed(0)
-    n = build_networks(preset("tiny"))
-    for m in n.modules().values():
-        m.eval()
-    return n
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return ArtifactCache(tmp_path_factory.mktemp("runtime_cache"))
 
 
 def request(prediction_type: str = "sample", steps: int = 3, seed: int = 0):

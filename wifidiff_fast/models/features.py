@@ -67,6 +67,21 @@ def boost_inputs(B: torch.Tensor, S: torch.Tensor, M: torch.Tensor) -> torch.Ten
     return torch.cat(chans, dim=1)
 
 
+def _condition_channels(B, S_prime, M_prime, R_hat, has_samples, has_boost, dtype) -> list[torch.Tensor]:
+    """The denoiser's six per-map channels ``[N, 1, H, W]`` each, in input order without x_t."""
+    B, S_prime, M_prime, R_hat = (t.unsqueeze(1) if t.dim() == 3 else t for t in (B, S_prime, M_prime, R_hat))
+    samples = has_samples.to(dtype).view(-1, 1, 1, 1)
+    boosted = has_boost.to(dtype).view(-1, 1, 1, 1) * samples
+    return [
+        B.to(dtype),
+        S_prime * samples,
+        M_prime * samples,
+        R_hat * boosted,
+        samples.expand_as(S_prime),
+        boosted.expand_as(S_prime),
+    ]
+
+
 def denoiser_inputs(
     x_t: torch.Tensor,
     B: torch.Tensor,
@@ -84,23 +99,9 @@ def denoiser_inputs(
         R̂ is zeroed;
       * static-only (midpoint reuse stage 1): both 0 — S′, M′, R̂ zeroed, only buildings remain.
     """
-    B, x_t, S_prime, M_prime, R_hat = (
-        t.unsqueeze(1) if t.dim() == 3 else t for t in (B, x_t, S_prime, M_prime, R_hat)
-    )
-    samples = has_samples.to(x_t.dtype).view(-1, 1, 1, 1)
-    boosted = (has_boost.to(x_t.dtype).view(-1, 1, 1, 1)) * samples
-    return torch.cat(
-        [
-            B.to(x_t.dtype),
-            x_t,
-            S_prime * samples,
-            M_prime * samples,
-            R_hat * boosted,
-            samples.expand_as(x_t),
-            boosted.expand_as(x_t),
-        ],
-        dim=1,
-    )
+    x_t = x_t.unsqueeze(1) if x_t.dim() == 3 else x_t
+    cond = _condition_channels(B, S_prime, M_prime, R_hat, has_samples, has_boost, x_t.dtype)
+    return torch.cat(cond[:X_T_CHANNEL] + [x_t] + cond[X_T_CHANNEL:], dim=1)
 
 
 def denoiser_condition(
@@ -113,23 +114,10 @@ def denoiser_condition(
 ) -> torch.Tensor:
     """The six channels of :func:`denoiser_inputs` other than x_t, in the same order: ``[N, 6, H,
     W]``, fp32. They are fixed for a request, so an engine computes what the network makes of them
-    once per map (``models.split``); ``denoiser_inputs`` stays the specification and
-    ``tests/models/test_features.py`` keeps the two in step."""
-    B, S_prime, M_prime, R_hat = (t.unsqueeze(1) if t.dim() == 3 else t for t in (B, S_prime, M_prime, R_hat))
-    S_prime = S_prime.float()
-    samples = has_samples.float().view(-1, 1, 1, 1)
-    boosted = has_boost.float().view(-1, 1, 1, 1) * samples
+    once per map (``models.split``)."""
     return torch.cat(
-        [
-            B.float(),
-            S_prime * samples,
-            M_prime * samples,
-            R_hat * boosted,
-            samples.expand_as(S_prime),
-            boosted.expand_as(S_prime),
-        ],
-        dim=1,
-    )
+        _condition_channels(B, S_prime, M_prime, R_hat, has_samples, has_boost, torch.float32), dim=1
+    ).float()
 
 
 def log_filter(x: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..physics.prior import PropagationParams, power_sum_db, site_geometry, site_power_db
+from ..physics.raycast import unknown_rates
 from .evidence import residual_correlation
 
 __all__ = [
@@ -189,10 +190,12 @@ class _Scorer:
         self.b = torch.as_tensor(buildings)
         self.q = torch.as_tensor(samples_rc, dtype=torch.float32)
         self.params, self.freq, self.step = params, freq_mhz, step_px
+        # the window's statistics for the terrain outside it: once, not at every refinement
+        self.unknown = unknown_rates(self.b)
 
     def site_db(self, pos: torch.Tensor, idx=None) -> torch.Tensor:
         q = self.q if idx is None else self.q[idx]
-        geom = site_geometry(self.b, pos, q, self.step, self.params.roof_fraction)
+        geom = site_geometry(self.b, pos, q, self.step, self.params.roof_fraction, self.unknown)
         with torch.no_grad():
             return site_power_db(geom, self.params, self.freq)
 

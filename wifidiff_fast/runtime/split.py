@@ -11,9 +11,10 @@ outputs up to float summation order (fp32) or low-precision rounding (bf16): see
 fallback (other backends, ``NetworkEngine(split=False)``, ``WIFIDIFF_SPLIT_DENOISER=0``) and
 ``UNet.forward`` the specification.
 
-Measured on the paper workload (2-core Xeon, bf16 networks, 2026-12-03, no other job running):
-AOTInductor 3.97 s per request split vs 5.72 s unsplit, eager 4.53 vs 7.05 s; 3.47× and 3.20×
-faster than the eager fp32 reference (docs/results/engine_cpu_split_{aot,eager}_bf16.json).
+Measured on the paper workload (2-core Xeon, bf16 networks, 2026-12-03, quiet machine,
+``python -m wifidiff_fast.bench paper --dtype bfloat16 ...``): AOTInductor 3.90 s per request
+split vs 5.18 s unsplit, 3.47× and 2.44× faster than the eager fp32 reference
+(docs/results/engine_cpu_split_aot_bf16.json, engine_cpu_quiet_aot_bf16.json).
 """
 
 from __future__ import annotations
