@@ -55,6 +55,7 @@ def test_paper_and_fast_workloads_print_the_table_and_write_json(ckpt, tmp_path,
         ("paper", "engine"),
         ("paper", "reference"),
         ("fast", "engine"),
+        ("fast", "engine, one pass"),  # the tiny checkpoint averages 8 symmetries, as the shipped one
         ("fast", "reference"),
         ("fast", "pykrige"),
         ("fast", "scipy-rbf"),
@@ -65,6 +66,7 @@ def test_paper_and_fast_workloads_print_the_table_and_write_json(ckpt, tmp_path,
     ref = rows[("paper", "reference")]
     assert ref["over_engine"] == pytest.approx(ref["total_p50_ms"] / paper["total_p50_ms"])
     assert rows[("fast", "pykrige")]["total_p50_ms"] > 0
+    assert rows[("fast", "engine, one pass")]["boost_p50_ms"] > 0
     assert data["meta"]["torch"] and data["meta"]["cpu_count"] >= 1
 
 

@@ -83,3 +83,61 @@ def test_shipped_small_checkpoint_is_accurate_on_held_out_brat():
     rmse = float(np.sqrt(np.mean(err**2)))
     baseline = float(np.sqrt(np.mean((scene.rss_dbm[open_] - s[:, 2].mean()) ** 2)))
     assert rmse < 12.0 and rmse < 0.75 * baseline, (rmse, baseline)
+
+
+# ---------------------------------------------------------------------------- pipeline.election
+def _election_inputs(n=2, K=3, H=24, W=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    B = (torch.rand(n, H, W, generator=g) < 0.2).float()
+    M = (torch.rand(n, H, W, generator=g) < 0.05).float() * (1 - B)
+    R_hat = torch.rand(n, H, W, generator=g) * 2 - 1
+    S = R_hat * M
+    cand = (R_hat[:, None] + 0.1 * torch.randn(n, K, H, W, generator=g)).clamp(-1, 1)
+    return cand, R_hat, B, S, M
+
+
+def _log_alpha(feats):
+    """A stand-in correction network: log α depends on the map's features."""
+    return feats.mean(dim=(1, 2, 3))
+
+
+@pytest.mark.parametrize("backend", ["reference", None], ids=["reference", "auto"])
+@pytest.mark.parametrize("boost_candidate", [True, False])
+def test_pipeline_election_is_the_reference_election_with_the_boost_map_as_candidate_K(
+    backend, boost_candidate
+):
+    from wifidiff_fast.models.features import correction_inputs
+    from wifidiff_fast.pipeline.election import elect
+    from wifidiff_fast.reference.elect import elect_ref
+
+    cand, R_hat, B, S, M = _election_inputs()
+    n, K, H, W = cand.shape
+    params = ElectionParams()
+    out = elect(cand, R_hat, B, S, M, _log_alpha, params, boost_candidate=boost_candidate, backend=backend)
+    alpha = torch.exp(_log_alpha(correction_inputs(R_hat, S, M, B, params.db_span)))
+    field = torch.cat([cand, R_hat[:, None]], dim=1) if boost_candidate else cand
+    scores, elected, spread = elect_ref(field, R_hat, S, M, B, alpha, params)
+    torch.testing.assert_close(out.alpha, alpha)
+    torch.testing.assert_close(out.scores, scores, rtol=1e-5, atol=1e-6)
+    assert torch.equal(out.elected, elected) and torch.equal(out.cand, field)
+    assert torch.equal(out.chosen, field[torch.arange(n), elected])
+    # the uncertainty is the spread of the K diffusion candidates alone, 0 on buildings
+    expect = cand.std(dim=1, unbiased=False) * (params.db_span / 2) * (B == 0)
+    torch.testing.assert_close(out.spread, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_election_without_boost_or_without_election():
+    from wifidiff_fast.pipeline.election import elect
+
+    cand, R_hat, B, S, M = _election_inputs(seed=1)
+    params = ElectionParams()
+
+    def never(feats):
+        raise AssertionError("no R̂ to correct towards: the correction network is not called")
+
+    no_boost = elect(cand, torch.zeros_like(R_hat), B, S, M, never, params, use_boost=False)
+    assert torch.equal(no_boost.alpha, torch.zeros(2)) and no_boost.cand.shape == cand.shape
+    first = elect(cand, R_hat, B, S, M, _log_alpha, params, use_elect=False)
+    assert torch.equal(first.elected, torch.zeros(2, dtype=torch.long))
+    assert torch.equal(first.chosen, cand[:, 0])
+    assert first.scores.shape == (2, 4)  # still scored, R̂ included

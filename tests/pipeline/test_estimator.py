@@ -133,6 +133,31 @@ def test_candidates_zero_returns_the_boost_map(tiny_ckpt, scene):
         est.estimate(b, s, candidates=0, boost=False)
 
 
+def test_tta_per_call_picks_one_pass_or_the_symmetry_mean(tiny_ckpt, scene):
+    """The tiny checkpoint (the shipped sections) averages 8 symmetries; ``tta=False`` is one pass."""
+    from wifidiff_fast.data.protocol import rasterise
+    from wifidiff_fast.data.units import model_to_dbm
+    from wifidiff_fast.pipeline.boost import rough_map
+
+    b, s = scene
+    est = estimator(tiny_ckpt)
+    assert est.boost_params.tta
+    default = est.estimate(b, s, candidates=0, seed=0)
+    once = est.estimate(b, s, candidates=0, seed=0, tta=False)
+    np.testing.assert_array_equal(
+        default.R_hat_dbm, est.estimate(b, s, candidates=0, seed=0, tta=True).R_hat_dbm
+    )
+    S, M = rasterise(s, b.shape, est.p_min, est.p_max)
+    with torch.no_grad():
+        plain = rough_map(est.runners.boost, torch.from_numpy(b).float()[None], S[None], M[None])[0]
+    expect = model_to_dbm(plain.numpy(), est.p_min, est.p_max)
+    open_ = b == 0
+    np.testing.assert_allclose(once.R_hat_dbm[open_], expect[open_], atol=1e-3)
+    assert np.abs(once.R_hat_dbm[open_] - default.R_hat_dbm[open_]).max() > 1e-3
+    with pytest.raises(ValueError, match="tta= is used by mode='diffusion' only"):
+        est.estimate(b, s, mode="physics", tta=False)
+
+
 def test_without_boost_and_without_election(tiny_ckpt_pure, scene):
     b, s = scene
     est = estimator(tiny_ckpt_pure)
@@ -172,15 +197,13 @@ def test_election_picks_the_planted_candidate(tiny_ckpt_pure, scene, monkeypatch
     planted_idx, offsets = 2, [0.15, -0.1, 0.0, 0.25]
     seen = {}
 
-    def fake_generate(
-        B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost, known_write=False
-    ):
+    def fake_generate(cond, layouts, sampler, known_write=False, callback=None):
         # S′ holds the real samples where M′ marks them (R̂'s own values at the boost points)
-        planted = torch.where(M_prime > 0, S_prime, R_hat)
+        planted = torch.where(cond.M_prime > 0, cond.S_prime, cond.R_hat)
         seen["planted"] = planted
         return torch.stack([planted + o for o in offsets], dim=1)
 
-    monkeypatch.setattr(est, "_generate", fake_generate)
+    monkeypatch.setattr(est.generator, "generate", fake_generate)
     res = est.estimate(b, s, candidates=len(offsets), steps=STEPS, seed=0)
     assert res.elected == planted_idx
     assert res.scores[planted_idx] < np.delete(res.scores, planted_idx).min()

@@ -64,7 +64,8 @@ def test_the_fallbacks_prior_share_does_not_shrink_with_more_site_sets():
         p = np.exp(_explanation_prior(cfg, n_sets, n_sets + 2))  # kriging and the learned map
         np.testing.assert_allclose(p[:n_sets], 0.5 / n_sets)
         np.testing.assert_allclose(p[n_sets:], 0.25)
-    assert _explanation_prior(PhysicsSettings(), 4, 6) is None  # the default: all alike
+    assert _explanation_prior(PhysicsSettings(fallback_share=None), 4, 6) is None  # off: all alike
+    assert PhysicsSettings().fallback_share == 0.5  # the shipped default
     assert _explanation_prior(cfg, 1, 1) is None  # known sites: nothing to share with
     with pytest.raises(ValueError, match="fallback_share"):
         PhysicsSettings(fallback_share=1.0)

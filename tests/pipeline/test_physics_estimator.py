@@ -78,3 +78,42 @@ def test_missing_or_stale_physics_block_is_refused(tmp_path):
     _rewrite(stale, lambda c: c["physics"].update(version=PRIOR_VERSION + 1))
     with pytest.raises(ValueError, match="version"):
         estimator(stale)
+
+
+def test_the_learned_maps_evidence_comes_from_held_out_folds(tiny_ckpt, monkeypatch):
+    """The physics mode scores the boost map by single-pass maps of the sample folds (one batch),
+    and ``learned_heldout_folds = 0`` scores it in-sample instead."""
+    import wifidiff_fast.pipeline.estimator as estimator_module
+
+    b, s, _ = _scene()
+    est = estimator(tiny_ckpt)
+    seen = {}
+    real = estimator_module.physics_map
+
+    def spy(*args):
+        seen["heldout"] = args[-1]
+        return real(*args)
+
+    monkeypatch.setattr(estimator_module, "physics_map", spy)
+    est.estimate(b, s, mode="physics")
+    held = seen["heldout"]
+    assert held is not None and held.shape == (len(s),) and np.isfinite(held).all()
+    folds = est._single_pass_maps(b, [s[: len(s) // 2], s[len(s) // 2 :]])
+    one_pass = est.estimate(b, s[: len(s) // 2], mode="diffusion", candidates=0, tta=False).R_hat_dbm
+    open_ = b == 0
+    np.testing.assert_allclose(folds[0][open_], one_pass[open_], atol=1e-4)  # same network, one pass
+    assert not np.allclose(folds[0][open_], folds[1][open_])  # each fold sees its own samples
+
+    from dataclasses import replace
+
+    est.physics = replace(est.physics, settings=replace(est.physics.settings, learned_heldout_folds=0))
+    est.estimate(b, s, mode="physics")
+    assert seen["heldout"] is None
+
+
+def test_heldout_folds_setting_is_checked():
+    from wifidiff_fast.pipeline.physics_map import PhysicsSettings
+
+    with pytest.raises(ValueError, match="learned_heldout_folds"):
+        PhysicsSettings(learned_heldout_folds=1)
+    assert PhysicsSettings.from_dict({"learned_heldout_folds": 0}).learned_heldout_folds == 0

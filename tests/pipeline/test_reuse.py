@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from wifidiff_fast.models.features import Condition
 from wifidiff_fast.pipeline.cache import MidpointCache, midpoint_key
-from wifidiff_fast.pipeline.estimator import _stream_seed
-from wifidiff_fast.pipeline.generate import initial_noise, make_eps_fn, reuse_steps
+from wifidiff_fast.pipeline.generate import _stream_seed, initial_noise, make_eps_fn, reuse_steps
 from wifidiff_fast.reference.ddim_step import ddim_step_ref
 from wifidiff_fast.sampling.ddim import ddim_sample
 from wifidiff_fast.sampling.schedules import ddim_table
@@ -30,31 +30,31 @@ def scene():
 
 
 def _spy(est, monkeypatch):
-    """Record the inputs and the output of every ``_generate`` call."""
+    """Record the inputs and the output of every ``Generator.generate`` call."""
     calls = []
-    real = est._generate
+    real = est.generator.generate
 
-    def spy(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost, known_write=False):
+    def spy(cond, layouts, sampler, known_write=False, callback=None):
         assert not known_write, "_manual below writes out the generation without the known-sample write"
-        out = real(B, S_prime, M_prime, R_hat, layouts, K_, steps, R, eta, seed, has_boost)
+        out = real(cond, layouts, sampler, callback=callback)
         calls.append(
             dict(
-                B=B,
-                S_prime=S_prime,
-                M_prime=M_prime,
-                R_hat=R_hat,
-                K=K_,
-                steps=steps,
-                R=R,
-                eta=eta,
-                seed=seed,
-                has_boost=has_boost,
+                B=cond.B,
+                S_prime=cond.S_prime,
+                M_prime=cond.M_prime,
+                R_hat=cond.R_hat,
+                K=sampler.candidates,
+                steps=sampler.steps,
+                R=sampler.reuse,
+                eta=sampler.eta,
+                seed=sampler.seed,
+                has_boost=cond.has_boost,
                 out=out,
             )
         )
         return out
 
-    monkeypatch.setattr(est, "_generate", spy)
+    monkeypatch.setattr(est.generator, "generate", spy)
     return calls
 
 
@@ -85,25 +85,15 @@ def _manual(est, call, reuse_fp16=True):
     pt = est.scheduler.prediction_type
     if m > 0:
         zeros = torch.zeros_like(rep(call["B"]))
-        eps1 = make_eps_fn(
-            est.nets.denoiser, table, ts, rep(call["B"]), zeros, zeros, zeros, 0.0, 0.0, pt, est.chunk
-        )
+        static = Condition(rep(call["B"]), zeros, zeros, zeros, 0.0, 0.0)
+        eps1 = make_eps_fn(est.nets.denoiser, table, ts, static, pt, est.chunk)
         x, _ = ddim_sample(eps1, x, table, 0, m, **clip)
         if reuse_fp16:
             x = x.half().float()
-    eps2 = make_eps_fn(
-        est.nets.denoiser,
-        table,
-        ts,
-        rep(call["B"]),
-        rep(call["S_prime"]),
-        rep(call["M_prime"]),
-        rep(call["R_hat"]),
-        1.0,
-        call["has_boost"],
-        pt,
-        est.chunk,
+    full = Condition(
+        rep(call["B"]), rep(call["S_prime"]), rep(call["M_prime"]), rep(call["R_hat"]), 1.0, call["has_boost"]
     )
+    eps2 = make_eps_fn(est.nets.denoiser, table, ts, full, pt, est.chunk)
     x, _ = ddim_sample(eps2, x, table, m, steps, **clip)
     return x.clamp(-1, 1).view(1, K_, H, W)
 

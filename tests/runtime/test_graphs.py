@@ -158,3 +158,37 @@ def test_out_of_memory_while_capturing_names_the_bucket(monkeypatch):
     bufs = StaticBuffers({"x": ((2,), torch.float32)}, "cuda")
     with pytest.raises(GraphCaptureOOM, match="bucket .*K=8"):
         graphs.CapturedGraph(key(), boom, bufs)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(reuse=0.0),
+        dict(reuse=0.5),
+        dict(reuse=0.5, eta=0.3, known_write=True),
+        dict(boost_candidate=False),
+    ],
+    ids=["plain", "reuse", "reuse-eta-known", "pure"],
+)
+def test_the_graph_request_is_the_eager_request_on_the_cpu(tmp_path, opts):
+    """The graph path without the capture (FakeGraph replays the request function through its
+    static buffers): the same maps as the eager path, so the GPU capture records the right
+    computation."""
+    from wifidiff_fast.pipeline.estimator import RadioMapEstimator
+    from wifidiff_fast.runtime.graphs import request_function
+
+    ck = write_tiny_checkpoint(tmp_path)
+    eager = RadioMapEstimator.from_pretrained(ck, backend="reference", progress=False)
+    graphed = RadioMapEstimator.from_pretrained(ck, backend="reference", progress=False)
+    graphed.graphs = GraphCache(lambda k: request_function(graphed, k), "cpu", capture=FakeGraph)
+    kw = dict(mode="diffusion", candidates=3, steps=3, seed=1, return_candidates=True, **opts)
+    b = layout(0, 48, 48)
+    for i in range(2):  # capture, then replay with new inputs
+        s = samples(b, 15, i)
+        a, g = eager.estimate(b, s, **kw), graphed.estimate(b, s, **kw)
+        assert g.elected == a.elected and "graph" in g.timings_ms
+        for name in ("candidates_dbm", "rss_dbm", "uncertainty_db", "scores", "R_hat_dbm", "critical_points"):
+            np.testing.assert_array_equal(getattr(g, name), getattr(a, name), err_msg=name)
+        assert g.alpha == a.alpha
+    assert graphed.graphs.captures == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wifidiff_fast.models.features import Condition
 from wifidiff_fast.pipeline.generate import make_eps_fn
 from wifidiff_fast.runtime.aot import AOTRunner
 from wifidiff_fast.runtime.backends import availability
@@ -33,7 +34,7 @@ def request(prediction_type: str = "sample", steps: int = 3, seed: int = 0):
     rep = [z.repeat_interleave(K, 0) for z in (B, S, M, R)]
     table, timesteps = ddim_table(SchedulerConfig(prediction_type=prediction_type), steps)
     x = torch.randn(MAPS * K, H, W, generator=g)
-    return (table, timesteps, *rep, 1.0, 1.0, prediction_type), x
+    return (table, timesteps, Condition(*rep, 1.0, 1.0), prediction_type), x
 
 
 def eps_all_steps(eps_fn, x, steps: int = 3) -> torch.Tensor:

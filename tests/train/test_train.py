@@ -13,6 +13,7 @@ from wifidiff_fast import _env
 from wifidiff_fast.data.symmetry import dihedral
 from wifidiff_fast.models.checkpoint import load_checkpoint
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
+from wifidiff_fast.pipeline.params import PipelineConfig
 from wifidiff_fast.train.__main__ import main as train_main
 from wifidiff_fast.train.data import N_RANGE, BatchSource, draw_conditions
 from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix
@@ -162,7 +163,7 @@ def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path)
     init = Trainer(_cfg(tmp_path / "init")).export(tmp_path / "init_ckpt", "init")
     config_path = init / "config.json"
     config = json.loads(config_path.read_text())
-    config["pipeline"] = {"boost_candidate": True, "known_sample_write": False}
+    config["pipeline"] = {"boost_candidate": False, "known_sample_write": True}
     config["boost"]["tta"] = True
     config_path.write_text(json.dumps(config))  # the sha256 covers the weights file only
 
@@ -182,7 +183,9 @@ def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path)
 
     out = trainer.export(tmp_path / "ft_ckpt", "ft", select="best")
     nets, exported = load_checkpoint(out)
-    assert exported["pipeline"] == config["pipeline"] and exported["boost"]["tta"] is True
+    assert {k: exported["pipeline"][k] for k in config["pipeline"]} == config["pipeline"]
+    assert exported["boost"]["tta"] is True
+    assert PipelineConfig.from_dict(exported) == PipelineConfig.from_dict(config)
     assert exported["training"]["exported"] == "best"
     assert exported["training"]["best_validation"]["step"] == best["best_val"]["step"]
     assert exported["training"]["stage"] == "boost"

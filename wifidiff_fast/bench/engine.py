@@ -7,7 +7,8 @@ Workloads (DESIGN §6, issue #12), all on the bundled example maps, diffusion pa
 * ``reuse`` — the paper request on a layout seen before (its stage-1 midpoints cached), with new
   samples each run, for R ∈ ``--ratios`` (0.5, 0.7, 0.9);
 * ``fast``  — the boost map alone (``candidates=0``), beside PyKrige ordinary kriging and SciPy's
-  RBF interpolation on the same maps and samples.
+  RBF interpolation on the same maps and samples; when the checkpoint averages the boost map over
+  the grid's 8 symmetries (``boost.tta``), also the engine's single pass (``tta=False``).
 
 The engine (``backend="auto"`` ops, ``--backend`` networks, channels_last) and the reference
 (plain-PyTorch ops, eager fp32 networks) run on the same inputs in the same process, their runs
@@ -214,6 +215,12 @@ def run_workload(name: str, args, ests, device) -> list[dict]:
         items = inputs(args.fast_maps, args.n)
         prepare_all(ests, [len(items)], 0)
         calls = {k: estimator_call(e, items, mode="diffusion", candidates=0, seed=0) for k, e in ests.items()}
+        if ests["engine"].boost_params.tta:  # the checkpoint averages 8 symmetries: also one pass
+            for e in ests.values():
+                e.prepare(items[0][0].shape, len(items), 0, tta=False)
+            calls["engine, one pass"] = estimator_call(
+                ests["engine"], items, mode="diffusion", candidates=0, seed=0, tta=False
+            )
 
         def peer(fn):
             def call():

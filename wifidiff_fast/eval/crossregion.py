@@ -134,11 +134,11 @@ def run(
                         "mse": _mse_unit(pred, sc.rss_dbm, mask),
                     }
                 t0 = time.perf_counter()
-                r_hat = (
-                    None
-                    if est is None
-                    else est.estimate(sc.buildings, s, mode="diffusion", candidates=0, seed=seed).R_hat_dbm
-                )
+                r_hat = heldout = None
+                if est is not None and not true_sites:  # what the estimator's physics mode weighs
+                    r_hat, heldout = est.learned_explanation(
+                        sc.buildings, s, seed, settings.learned_heldout_folds
+                    )
                 # --true-sites: the oracle that knows where the sites are (bounds what localisation
                 # loses); like the search, it sees the sites within the margin around the window
                 pm = physics_map(
@@ -149,6 +149,7 @@ def run(
                     settings,
                     seed,
                     learned_dbm=r_hat,
+                    learned_heldout=heldout,
                     transmitters=_sites_in_margin(sc, settings.localise.margin) if true_sites else None,
                 )
                 ms = (time.perf_counter() - t0) * 1e3

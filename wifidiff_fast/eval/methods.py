@@ -10,13 +10,14 @@ registered with ``wants_freq=True`` also gets ``freq_mhz=`` (the scene's carrier
   constructed once per process per ``(checkpoint, device)``):
   ``wifidiff`` (boost + election), ``wifidiff-noboost``, ``wifidiff-noelect``,
   ``wifidiff-neither``, ``wifidiff-paper`` (election among diffusion candidates only),
-  ``boost-only`` (the boost block's rough map ``R_hat_dbm`` after one network pass,
-  ``candidates=0``), ``physics`` (the transmitter-aware path, ``mode="physics"``, given the
+  ``boost-only`` (the boost block's rough map ``R_hat_dbm``, ``candidates=0``, with the
+  checkpoint's symmetry averaging), ``boost-one-pass`` (the same after one network pass,
+  ``tta=False``), ``physics`` (the transmitter-aware path, ``mode="physics"``, given the
   scene's carrier) and
   ``wifidiff-oracle`` (all K candidates, keeps the one with the lowest true MSE on the [0, 1]
   scale — an upper bound on what any election could reach; it sees the ground truth).
 * Reuse: ``NAME@R=0.3`` runs an estimator method with midpoint-reuse ratio 0.3. A list of ratios
-  given to :func:`resolve_methods` expands every estimator method (not ``boost-only``) into one
+  given to :func:`resolve_methods` expands every estimator method (not the boost maps) into one
   method per value; R = 0 keeps the plain name.
 * :func:`register_method` adds a callable (or a factory) under a new name — tests use it with
   fake methods.
@@ -160,10 +161,13 @@ def _estimator_factory(
     def factory(options: EstimatorOptions) -> Method:
         est = _estimator(options)
 
-        if mode == "boost":
+        if mode in ("boost", "boost-one-pass"):
+            tta = False if mode == "boost-one-pass" else None  # None: the checkpoint's setting
 
             def fn(buildings, samples):
-                res = est.estimate(buildings, samples, candidates=0, seed=options.seed, mode="diffusion")
+                res = est.estimate(
+                    buildings, samples, candidates=0, seed=options.seed, mode="diffusion", tta=tta
+                )
                 return res.R_hat_dbm
 
             return Method(name, fn)
@@ -226,6 +230,9 @@ register_method(
     "wifidiff-neither", factory=_estimator_factory("wifidiff-neither", False, False), reusable=True
 )
 register_method("boost-only", factory=_estimator_factory("boost-only", True, False, mode="boost"))
+register_method(
+    "boost-one-pass", factory=_estimator_factory("boost-one-pass", True, False, mode="boost-one-pass")
+)
 # The transmitter-aware path (localise → calibrated propagation prior → residual kriging), the
 # shipped default of estimate(); the scene's carrier is passed when the data set knows it.
 register_method("physics", factory=_estimator_factory("physics", True, False, mode="physics"))

@@ -10,6 +10,7 @@ its receptive field; it lets a small network reach far-away samples at once.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,42 @@ def _condition_channels(B, S_prime, M_prime, R_hat, has_samples, has_boost, dtyp
         samples.expand_as(S_prime),
         boosted.expand_as(S_prime),
     ]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What the denoiser is conditioned on for a batch: rasters ``[N, H, W]`` and two flags that
+    hold for the whole batch (see :func:`denoiser_inputs`).
+
+    Full condition: ``Condition(B, S_prime, M_prime, R_hat)``; without the boost block:
+    ``has_boost=0`` (S′, M′ are then the real samples); static-only (midpoint reuse stage 1):
+    :meth:`static`.
+    """
+
+    B: torch.Tensor
+    S_prime: torch.Tensor
+    M_prime: torch.Tensor
+    R_hat: torch.Tensor
+    has_samples: float = 1.0
+    has_boost: float = 1.0
+
+    @classmethod
+    def static(cls, B: torch.Tensor) -> Condition:
+        """Buildings only: S′, M′, R̂ zero and both flags 0."""
+        zeros = torch.zeros_like(B)
+        return cls(B, zeros, zeros, zeros, 0.0, 0.0)
+
+    def repeat(self, K: int) -> Condition:
+        """Each of the N maps' rasters repeated K times in a row: ``[N·K, H, W]``."""
+        rep = lambda z: z.repeat_interleave(K, 0)  # noqa: E731
+        return Condition(
+            rep(self.B),
+            rep(self.S_prime),
+            rep(self.M_prime),
+            rep(self.R_hat),
+            self.has_samples,
+            self.has_boost,
+        )
 
 
 def denoiser_inputs(

@@ -37,7 +37,15 @@ from .localise import (
     localise,
 )
 
-__all__ = ["PhysicsSettings", "PhysicsMap", "physics_map"]
+__all__ = [
+    "PhysicsSettings",
+    "PhysicsMap",
+    "Explanations",
+    "physics_explanations",
+    "combine",
+    "heldout_at_samples",
+    "physics_map",
+]
 
 
 @dataclass(frozen=True)
@@ -56,13 +64,23 @@ class PhysicsSettings:
     evidence_temperature: float = 16.0
     # Prior mass of the explanations that need no site (plain kriging, the learned map), shared
     # between them; the site sets share the rest. None: every explanation alike, so the fallbacks'
-    # weight shrinks as more site sets are averaged.
-    fallback_share: float | None = None
+    # weight shrinks as more site sets are averaged. 0.5: the two kinds of explanation ("the
+    # calibrated physics describes this set-up" or not) equally likely a priori; adopted with the
+    # held-out evidence below (RESULTS §0.0000; region 1 alone: neutral at N = 25/50, −4 % at 10).
+    fallback_share: float | None = 0.5
+    # The learned map's evidence from predictions that did not see each sample: the samples split
+    # into this many folds, one single-pass boost map per fold (0: the in-sample residual, which
+    # flatters a network that reproduces its inputs; 10 folds measured the same as 5).
+    learned_heldout_folds: int = 5
     # A learned site heat map (a checkpoint directory: a name under wifidiff_fast/checkpoints or
     # an absolute path) whose peaks join the localiser's starts; None: analysis by synthesis alone.
     heatmap: str | None = None
 
     def __post_init__(self):
+        if self.learned_heldout_folds < 0 or self.learned_heldout_folds == 1:
+            raise ValueError(
+                f"learned_heldout_folds must be 0 (off) or >= 2, got {self.learned_heldout_folds}"
+            )
         if self.fallback_share is not None and not 0.0 < self.fallback_share < 1.0:
             raise ValueError(f"fallback_share must be in (0, 1) or None, got {self.fallback_share}")
 
@@ -87,6 +105,19 @@ class PhysicsMap:
     localisation: Localisation
     weights: np.ndarray  # float32 [sets (+ kriging) (+ learned)] weight of each explanation
     timings_ms: dict = field(default_factory=dict)  # localise, prior, kriging
+
+
+@dataclass
+class Explanations:
+    """The candidate explanations of one request's samples, before weighting (site sets first)."""
+
+    maps: list[np.ndarray]  # float64 [H, W] each: prior_m + OK(residual), kriging, learned + OK
+    variances: list[np.ndarray]  # float64 [H, W] each: the kriging variance of each map
+    evidence: np.ndarray  # float64 [M]: penalised log-likelihood of each (evidence.py)
+    n_sets: int  # how many of them are site sets
+    localisation: Localisation
+    prior_best: np.ndarray  # float64 [H, W]: the best set's prior alone
+    timings_ms: dict = field(default_factory=dict)
 
 
 def _explanation_prior(cfg: PhysicsSettings, n_sets: int, n_maps: int) -> np.ndarray | None:
@@ -130,7 +161,27 @@ def _heatmap_starts(name: str, buildings, samples, freq_mhz: float, k: int = 3) 
     return predict_sites(_heatmap_net(name), buildings, samples, freq_mhz, k)[:, :2]
 
 
-def physics_map(
+def heldout_at_samples(predict, samples: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each sample's value as predicted without it: ``[N]``.
+
+    The samples are split into ``folds`` seeded folds; ``predict(list of sample arrays)`` returns
+    one ``[H, W]`` map per array (one batch: the learned map of the samples outside each fold), and
+    each sample takes its value from the map that did not see it. A network that was given a
+    sample reproduces it almost exactly, so only these values say how well it predicts the rest.
+    """
+    n = len(samples)
+    folds = max(2, min(int(folds), n))
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    maps = predict([samples[fold != f] for f in range(folds)])
+    rows, cols = samples[:, 0].astype(np.int64), samples[:, 1].astype(np.int64)
+    out = np.empty(n, np.float64)
+    for f, m in enumerate(maps):
+        at = fold == f
+        out[at] = np.asarray(m, np.float64)[rows[at], cols[at]]
+    return out
+
+
+def physics_explanations(
     buildings: np.ndarray,
     samples: np.ndarray,
     params: PropagationParams,
@@ -139,21 +190,22 @@ def physics_map(
     seed: int = 0,
     transmitters=None,
     learned_dbm: np.ndarray | None = None,
-) -> PhysicsMap:
-    """The transmitter-aware estimate for validated ``buildings [H, W]`` and ``samples [N, 3]``.
+    learned_heldout: np.ndarray | None = None,
+) -> Explanations:
+    """Every explanation of validated ``samples [N, 3]`` over ``buildings [H, W]``, unweighted.
 
     ``learned_dbm`` (``[H, W]``, e.g. the boost network's map R̂) joins the explanations as
     ``R̂ + OK(samples − R̂)`` with the kriging-model evidence of its residual: where the calibrated
     physics does not describe the set-up (another transmitter type, another power), the learned
-    map takes over instead of plain kriging. R̂ has seen the samples, so its residual evidence is
-    optimistic; that choice was measured, not assumed (RESULTS.md).
+    map takes over instead of plain kriging. R̂ has seen the samples, so the residual at them is
+    optimistic; ``learned_heldout`` (``[N]``, :func:`heldout_at_samples`) gives the evidence the
+    residual of predictions that did not see each sample instead.
 
     ``transmitters`` (``[T, 2]`` row, col; may lie outside the grid within the search margin)
     skips the localisation when the sites are known.
 
-    The map is the posterior mean over the localiser's alternative site sets (one set when
-    ``settings.max_sets == 1``); σ combines each set's kriging variance with the spread between
-    sets (law of total variance).
+    The explanations are the localiser's best ``settings.max_sets`` site sets, then plain kriging
+    and the learned map where they apply; :func:`combine` weights them.
     """
     cfg = settings or PhysicsSettings()
     timings: dict[str, float] = {}
@@ -221,10 +273,27 @@ def physics_map(
         timings["kriging"] = timings.get("kriging", 0.0) + (time.perf_counter() - t0) * 1e3
         maps.append(base + fix)
         variances.append(var)
+        if learned_heldout is not None:
+            residual = samples[:, 2] - np.asarray(learned_heldout, np.float64)
         evidence.append(kriging_evidence(residual, rc))
-    n_sets = min(len(loc.sets), cfg.max_sets)
+    return Explanations(
+        maps,
+        variances,
+        np.asarray(evidence, np.float64),
+        min(len(loc.sets), cfg.max_sets),
+        loc,
+        prior_best,
+        timings,
+    )
+
+
+def combine(ex: Explanations, buildings: np.ndarray, settings: PhysicsSettings | None = None) -> PhysicsMap:
+    """The posterior mean over the explanations, weighted by their evidence; σ combines each
+    one's kriging variance with the spread between them (law of total variance)."""
+    cfg = settings or PhysicsSettings()
+    maps, variances = ex.maps, ex.variances
     w = evidence_weights(
-        evidence, cfg.evidence_temperature, log_prior=_explanation_prior(cfg, n_sets, len(maps))
+        ex.evidence, cfg.evidence_temperature, log_prior=_explanation_prior(cfg, ex.n_sets, len(maps))
     )
     mean = np.zeros(buildings.shape)
     second = np.zeros(buildings.shape)
@@ -235,12 +304,32 @@ def physics_map(
     sigma = cfg.sigma_scale * np.sqrt(np.clip(second - mean**2, 0, None))
     mean[buildings == 1] = np.nan
     sigma[buildings == 1] = np.nan
+    prior_best = ex.prior_best.copy()
     prior_best[buildings == 1] = np.nan
     return PhysicsMap(
         mean.astype(np.float32),
         sigma.astype(np.float32),
         prior_best.astype(np.float32),
-        loc,
+        ex.localisation,
         w.astype(np.float32),
-        {k: round(v, 3) for k, v in timings.items()},
+        {k: round(v, 3) for k, v in ex.timings_ms.items()},
     )
+
+
+def physics_map(
+    buildings: np.ndarray,
+    samples: np.ndarray,
+    params: PropagationParams,
+    freq_mhz: float = 5750.0,
+    settings: PhysicsSettings | None = None,
+    seed: int = 0,
+    transmitters=None,
+    learned_dbm: np.ndarray | None = None,
+    learned_heldout: np.ndarray | None = None,
+) -> PhysicsMap:
+    """The transmitter-aware estimate for validated ``buildings [H, W]`` and ``samples [N, 3]``:
+    :func:`physics_explanations` weighted by :func:`combine` (arguments as there)."""
+    ex = physics_explanations(
+        buildings, samples, params, freq_mhz, settings, seed, transmitters, learned_dbm, learned_heldout
+    )
+    return combine(ex, buildings, settings)

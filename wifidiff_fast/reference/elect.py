@@ -166,6 +166,22 @@ def detect_transmitters(
     return order // W, order % W, valid
 
 
+def sample_error(x: torch.Tensor, S: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """``L_s(k) = Σ M·(x − S)² / max(Σ M, 1)``: candidates ``x [B, K, H, W]``, sample raster and
+    mask ``[B, H, W]`` → ``[B, K]`` in x's dtype."""
+    S_, M_ = (t.to(x.dtype).unsqueeze(1) for t in (S, M))
+    return (M_ * (x - S_) ** 2).sum((-2, -1)) / M_.sum((-2, -1)).clamp_min(1.0)
+
+
+def open_mse(x: torch.Tensor, ref: torch.Tensor, buildings: torch.Tensor) -> torch.Tensor:
+    """``Σ open·(x − ref)² / max(Σ open, 1)`` over the open pixels: with ``ref = R̂`` the
+    correction distance ``D(k)``. ``x [B, K, H, W]``, ``ref`` and ``buildings`` ``[B, H, W]`` →
+    ``[B, K]`` in x's dtype."""
+    open_f = (buildings != 0).logical_not().unsqueeze(1).to(x.dtype)
+    err = open_f * (x - ref.to(x.dtype).unsqueeze(1)) ** 2
+    return err.sum((-2, -1)) / open_f.sum((-2, -1)).clamp_min(1.0)
+
+
 def elect_ref(
     candidates: torch.Tensor,
     R_hat: torch.Tensor,
@@ -192,14 +208,9 @@ def elect_ref(
     ct = torch.float64 if candidates.dtype == torch.float64 else torch.float32
     x = candidates.to(ct)
     open_ = (buildings != 0).logical_not().unsqueeze(1)  # [B, 1, H, W]
-    open_f = open_.to(ct)
-    S_, M_, R_ = (t.to(ct).unsqueeze(1) for t in (S, M, R_hat))
-    dims = (-2, -1)
 
     # d(k) = L_s(k) + α·D(k)
-    L_s = (M_ * (x - S_) ** 2).sum(dims) / M_.sum(dims).clamp_min(1.0)
-    D = (open_f * (x - R_) ** 2).sum(dims) / open_f.sum(dims).clamp_min(1.0)
-    d = L_s + alpha.to(ct)[:, None] * D
+    d = sample_error(x, S, M) + alpha.to(ct)[:, None] * open_mse(x, R_hat, buildings)
 
     tx_r, tx_c, tx_ok = detect_transmitters(x, open_, params)  # [B, K, T]
     open_k = open_.expand(B, K, H, W)

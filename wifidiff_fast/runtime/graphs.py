@@ -228,23 +228,12 @@ def request_function(est, key: BucketKey) -> Callable[..., dict]:
 
         with annotate("boost", key.backend):
             R_hat = rough_map(est.runners.boost, B, S, M, tta=est.boost_params.tta)
-        S_prime, M_prime, crit = est._condition(R_hat, B, S, M, lambda _B, _n: random_points)
+        cond, crit = est._condition(R_hat, B, S, M, lambda _B, _n: random_points)
         noise_fn = None if noise is None else (lambda i: noise[i - key.start])
-        cand = est._denoise(
-            x, B, S_prime, M_prime, R_hat, key.K, key.S, key.start, key.eta, 1.0, key.known_write, noise_fn
+        cand = est.generator.denoise(
+            x, cond, key.S, key.eta, key.start, known_write=key.known_write, noise_fn=noise_fn
         )
-        chosen, cand, scores, elected, spread, alpha = est._elect(
-            cand, R_hat, B, S, M, True, key.boost_candidate, True
-        )
-        return {
-            "chosen": chosen,
-            "cand": cand,
-            "scores": scores,
-            "elected": elected,
-            "spread": spread,
-            "alpha": alpha,
-            "R_hat": R_hat,
-            "crit": crit,
-        }
+        out = est._elect(cand, R_hat, B, S, M, boost_candidate=key.boost_candidate)
+        return {**out._asdict(), "R_hat": R_hat, "crit": crit}
 
     return fn

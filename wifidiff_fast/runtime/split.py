@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from ..models.denoiser import eps_from_target, to_target
-from ..models.features import X_T_CHANNEL, denoiser_condition
+from ..models.features import X_T_CHANNEL, Condition, denoiser_condition
 from ..models.split import SplitUNet
 from .artifacts import ArtifactCache
 from .runners import make_runner
@@ -109,27 +109,25 @@ class SplitDenoiser:
         self,
         table: torch.Tensor,
         timesteps: torch.Tensor,
-        B: torch.Tensor,
-        S: torch.Tensor,
-        M: torch.Tensor,
-        R_hat: torch.Tensor,
-        has_samples: float,
-        has_boost: float,
+        cond: Condition,
         prediction_type: str,
         chunk: int,
         group: int = 1,
     ) -> Callable[[torch.Tensor, int], torch.Tensor]:
-        """:func:`wifidiff_fast.pipeline.generate.make_eps_fn` in split form: the rasters ``[N,
-        H, W]`` come in runs of ``group`` identical rows (a map's candidates); each run's
-        condition is computed here, once, and every step evaluates x_t alone."""
+        """:func:`wifidiff_fast.pipeline.generate.make_eps_fn` in split form: the rasters of
+        ``cond`` (``[N, H, W]``) come in runs of ``group`` identical rows (a map's candidates);
+        each run's condition is computed here, once, and every step evaluates x_t alone."""
+        B = cond.B
         rows = B.shape[0]
         segments = map_segments(rows, chunk, group)
         first = slice(None, None, group)  # one row per map
         n = rows // group
-        flags_s = torch.full((n,), float(has_samples), device=B.device)
-        flags_b = torch.full((n,), float(has_boost), device=B.device)
-        R_maps = R_hat[first]
-        stem, head = self.condition(B[first], S[first], M[first], R_maps, flags_s, flags_b)
+        flags_s = torch.full((n,), float(cond.has_samples), device=B.device)
+        flags_b = torch.full((n,), float(cond.has_boost), device=B.device)
+        R_maps = cond.R_hat[first]
+        stem, head = self.condition(
+            B[first], cond.S_prime[first], cond.M_prime[first], R_maps, flags_s, flags_b
+        )
 
         def eps_fn(x: torch.Tensor, i: int) -> torch.Tensor:
             t = timesteps[i].expand(x.shape[0])

@@ -24,7 +24,7 @@ import csv
 import math
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -36,7 +36,8 @@ from ..models.denoiser import predict, predict_eps
 from ..models.features import correction_inputs
 from ..models.presets import preset
 from ..pipeline.boost import boost_condition, rough_map
-from ..pipeline.params import BoostParams
+from ..pipeline.params import PIPELINE_KEYS, BoostParams, PipelineConfig
+from ..reference.elect import open_mse, sample_error
 from ..sampling.ddim import ddim_sample
 from ..sampling.schedules import SchedulerConfig, alphas_cumprod, ddim_table
 from .data import BatchSource
@@ -367,11 +368,9 @@ class Trainer:
             for item in pool:
                 x0, B, S, M, R_hat = item["x0"], item["B"], item["S"], item["M"], item["R_hat"]
                 cand = item["cand"].float()
-                open_ = (1 - B)[:, None]
-                Mk = M[:, None]
-                L_s = ((cand - S[:, None]) ** 2 * Mk).sum((2, 3)) / Mk.sum((2, 3)).clamp_min(1)
-                D = ((cand - R_hat[:, None]) ** 2 * open_).sum((2, 3)) / open_.sum((2, 3)).clamp_min(1)
-                E = ((cand - x0[:, None]) ** 2 * open_).sum((2, 3)) / open_.sum((2, 3)).clamp_min(1)
+                # the election's own data terms (reference/elect.py), and the true error E alike
+                L_s, D = sample_error(cand, S, M), open_mse(cand, R_hat, B)
+                E = open_mse(cand, x0, B)
                 log_alpha = net(correction_inputs(R_hat, S, M, B, db_span))
                 d = L_s + log_alpha.exp()[:, None] * D
                 temp = d.std(dim=1, keepdim=True).detach().clamp_min(1e-8)
@@ -406,8 +405,6 @@ class Trainer:
         """Write a checkpoint from the EMA networks: the last ones, or (``select="best"``) those of
         the best validation in ``best.pt``. A run started with ``--init-from`` keeps that
         checkpoint's measured inference settings (``boost``, ``pipeline``, ``election``)."""
-        from ..reference import elect as elect_ref_module
-
         if select not in ("last", "best"):
             raise ValueError(f"select must be 'last' or 'best', got {select!r}")
         ema_cpu = copy.deepcopy(self.ema)
@@ -421,9 +418,6 @@ class Trainer:
             exported_step = int(best["best_val"]["step"])
         for m in ema_cpu.modules().values():
             m.cpu()
-        election = elect_ref_module.ElectionParams()
-        from dataclasses import asdict
-
         record = {
             # the step of the exported weights (best.pt's for select="best"); the run's last step
             "steps": exported_step,
@@ -451,19 +445,18 @@ class Trainer:
             "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
             + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
         }
-        config = {
-            "name": name,
-            "preset": self.cfg.preset,
-            "normalisation": {"p_min_dbm": P_MIN_DBM, "p_max_dbm": P_MAX_DBM},
-            "scheduler": self.sched_cfg.to_dict(),
-            "sampler_defaults": {"candidates": 64, "steps": 10, "eta": 0.0, "reuse": 0.0},
-            "boost": self.boost_params.to_dict(),
-            "election": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(election).items()},
-            "training": record,
-        }
-        for section in ("boost", "pipeline", "election"):  # settings measured for the initial weights
-            if section in self.init_config:
-                config[section] = copy.deepcopy(self.init_config[section])
+        settings = PipelineConfig(
+            p_min_dbm=P_MIN_DBM, p_max_dbm=P_MAX_DBM, scheduler=self.sched_cfg, boost=self.boost_params
+        )
+        if self.init_config:  # the settings measured for the initial weights
+            measured = PipelineConfig.from_dict(self.init_config)
+            settings = replace(
+                settings,
+                boost=measured.boost,
+                election=measured.election,
+                **{key: getattr(measured, key) for key in PIPELINE_KEYS},
+            )
+        config = {"name": name, "preset": self.cfg.preset, **settings.to_dict(), "training": record}
         return save_checkpoint(directory, ema_cpu, config)
 
     def _final_losses(self) -> dict:
