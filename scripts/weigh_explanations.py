@@ -1,6 +1,8 @@
 """Compare ways of weighting the physics mode's explanations on files written by
 ``scripts/dump_explanations.py``: MSE gain over the best of IDW and kriging (mean MSE over maps,
-per N, as in eval/crossregion.py), for the shipped weighting and variants, with two bounds that no weighting can beat (the
+per N, as in eval/crossregion.py), for the weighting before session 5 (in-sample evidence of the
+learned map, no prior share), the shipped default (held-out evidence, fallback share 0.5) and
+variants, with two bounds that no weighting can beat (the
 best single explanation per map, and the best convex combination fitted to the truth).
 
     python scripts/weigh_explanations.py /tmp/expl_r1
@@ -103,7 +105,7 @@ def peer(cell) -> float:
 
 def main(folder: Path):
     variants = {
-        "shipped (T=16, 4 sets)": rule(),
+        "before (T=16, 4 sets, in-sample)": rule(),
         "T=4": rule(4.0),
         "T=8": rule(8.0),
         "T=32": rule(32.0),
@@ -113,7 +115,7 @@ def main(folder: Path):
         "no learned map": rule(learned=False),
         "learned evidence held out": rule(heldout=True),
         "held out, T=32": rule(32.0, heldout=True),
-        "held out, fallback_share 0.5": rule(fallback_share=0.5, heldout=True),
+        "default: held out + fallback_share 0.5": rule(fallback_share=0.5, heldout=True),
         "site penalty c=2": rule(site_penalty=2.0),
         "site penalty c=4": rule(site_penalty=4.0),
         "heat prior β=0.5": rule(heat=0.5),

@@ -4,8 +4,13 @@
     prior_m   = 10·log10 Σ_k 10^{P_k/10} + a_m             (physics.prior, per site set m)
     map_m     = prior_m + OK(samples − prior_m)            (ordinary kriging of the residual)
     map_K     = OK(samples)                                (plain kriging: "no usable sites")
-    w         = softmax(evidence / T)                      (evidence.py: GP likelihood − BIC)
+    map_L     = R̂ + OK(samples − R̂)                        (the learned map, when given)
+    w         = softmax(evidence / T + log prior)          (evidence.py: GP likelihood − BIC)
     map       = Σ w_m map_m,   σ² = s²·Σ w_m (σ²_m + map_m²) − map²
+
+:func:`physics_explanations` builds the maps and their evidence, :func:`combine` weighs them. The
+learned map's evidence comes from held-out predictions (:func:`heldout_at_samples`): a network
+given the samples reproduces them, so its residual there says nothing about the rest of the map.
 
 The prior carries the long-range geometry (distance, the sector ring, shadows behind buildings);
 kriging only has to fill in what the prior misses, which varies far less than the map itself.
