@@ -97,6 +97,13 @@ def best_convex(f, mask, truth):
     return np.mean((a @ w - truth[mask]) ** 2)
 
 
+BY_BAND = (
+    "before (T=16, 4 sets, in-sample)",
+    "learned evidence held out",
+    "default: held out + fallback_share 0.5",
+)
+
+
 def peer(cell) -> float:
     """The best peer as the cross-region evaluation takes it: the lower of IDW's and kriging's
     mean MSE over the maps (eval/crossregion.py)."""
@@ -123,10 +130,12 @@ def main(folder: Path):
         "held out + heat β=1": rule(heldout=True, heat=1.0),
     }
     mse = defaultdict(lambda: defaultdict(list))
+    by_band = defaultdict(lambda: defaultdict(list))  # (band, N) -> the three main rows
     for path in sorted(folder.glob("*.npz")):
         f = dict(np.load(path))
         f["heat"] = heat_log_prob(f)
         n = int(path.stem.rsplit("_n", 1)[1])
+        band = int(f["freq_mhz"])
         mask = f["buildings"] == 0
         truth = f["truth"].astype(np.float64)
 
@@ -135,10 +144,14 @@ def main(folder: Path):
 
         mse[n]["kriging"].append(err(f["kriging"]))
         mse[n]["idw"].append(err(f["idw"]))
+        by_band[(band, n)]["kriging"].append(mse[n]["kriging"][-1])
+        by_band[(band, n)]["idw"].append(mse[n]["idw"][-1])
         for name, fn in variants.items():
             if "held out" in name and not bool(f["has_learned"]):
                 continue
             mse[n][name].append(err(fn(f)))
+            if name in BY_BAND:
+                by_band[(band, n)][name].append(mse[n][name][-1])
         mse[n]["bound: best single explanation"].append(best_single(f, mask, truth))
         mse[n]["bound: best convex weights"].append(best_convex(f, mask, truth))
     ns = sorted(mse)
@@ -148,6 +161,12 @@ def main(folder: Path):
         if not mse[ns[0]][name]:
             continue
         print(f"{name:36s}" + "".join(f"{peer(mse[n]) / np.mean(mse[n][name]):8.2f}x" for n in ns))
+    print("\nper band (MHz):")
+    for band in sorted({b for b, _ in by_band}):
+        for name in BY_BAND:
+            if by_band[(band, ns[0])][name]:
+                cells = [by_band[(band, n)] for n in ns]
+                print(f"{band:5d} {name:40s}" + "".join(f"{peer(c) / np.mean(c[name]):8.2f}x" for c in cells))
 
 
 if __name__ == "__main__":
