@@ -457,9 +457,8 @@ class RadioMapEstimator:
             known_write=False,
         )
         if folds is None:
-            folds = PhysicsSettings().learned_heldout_folds
-            if self.physics is not None:
-                folds = self.physics.settings.learned_heldout_folds
+            settings = self.physics.settings if self.physics is not None else PhysicsSettings()
+            folds = settings.learned_heldout_folds
         heldout = None
         if folds:
             heldout = heldout_at_samples(
@@ -467,16 +466,22 @@ class RadioMapEstimator:
             )
         return boost_only[0].R_hat_dbm, heldout
 
+    def _rasters(self, maps) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """B, S, M ``[n, H, W]`` on the device for ``(buildings, samples)`` pairs of one grid."""
+        H, W = maps[0][0].shape
+        rasters = [rasterise(s, (H, W), self.p_min, self.p_max) for _, s in maps]
+        B = torch.stack([torch.from_numpy(b).float() for b, _ in maps]).to(self.device)
+        S = torch.stack([r[0] for r in rasters]).to(self.device)
+        M = torch.stack([r[1] for r in rasters]).to(self.device)
+        return B, S, M
+
     @torch.inference_mode()
     def _single_pass_maps(self, b: np.ndarray, subsets: list[np.ndarray]) -> list[np.ndarray]:
         """The boost network's map (dBm ``[H, W]``) of ``b`` for each sample subset, one batch, one
         pass each (no symmetry averaging): the held-out predictions that score the learned map."""
         H, W = b.shape
         self.prepare((H, W), len(subsets), 0, tta=False)
-        rasters = [rasterise(x, (H, W), self.p_min, self.p_max) for x in subsets]
-        B = torch.from_numpy(b).float().to(self.device).expand(len(subsets), H, W)
-        S = torch.stack([r[0] for r in rasters]).to(self.device)
-        M = torch.stack([r[1] for r in rasters]).to(self.device)
+        B, S, M = self._rasters([(b, x) for x in subsets])
         R_hat = rough_map(self.runners.boost, B, S, M, tta=False).float().cpu().numpy()
         return [model_to_dbm(r.astype(np.float64), self.p_min, self.p_max) for r in R_hat]
 
@@ -534,10 +539,7 @@ class RadioMapEstimator:
         H, W = maps[0][0].shape
         self.prepare((H, W), n, K, tta=tta)  # builds and loads outside the request's clock
         timer = StageTimer(dev, self.network_backend)
-        rasters = [rasterise(s, (H, W), self.p_min, self.p_max) for _, s in maps]
-        B = torch.stack([torch.from_numpy(b).float() for b, _ in maps]).to(dev)
-        S = torch.stack([r[0] for r in rasters]).to(dev)
-        M = torch.stack([r[1] for r in rasters]).to(dev)
+        B, S, M = self._rasters(maps)
 
         # (a captured graph holds the checkpoint's boost: another tta runs outside it)
         if self.graphs is not None and K > 0 and use_boost and use_elect and tta == self.boost_params.tta:
