@@ -8,11 +8,13 @@ site-holding BRAT windows, so that ways of weighting them can be compared offlin
 Environment: REGION (1), WINDOWS (8 per band), BANDS ("all" or e.g. "5750"; default all),
 NS ("10,25,50"), MAX_SETS (8: the most the weighting can then use), LEARNED (a checkpoint whose
 boost map joins the explanations, with held-out fold predictions for its evidence; refused on a region its networks trained on), HEATMAP (the
-shipped "heatmap_sim", trained on the simulator only; empty for none), SEED (0), SHARD ("i/k": every k-th window from the i-th, to run k processes).
+shipped "heatmap_sim", trained on the simulator only; empty for none), LOCALISE (JSON overrides of
+LocaliseParams, e.g. '{"bic_per_site": 6}'), SEED (0), SHARD ("i/k": every k-th window from the i-th, to run k processes).
 Windows and sample draws are those of ``python -m wifidiff_fast.eval.crossregion`` with the same
 seed. Resumable: a (window, N) whose file exists is skipped. One ``.npz`` per (window, N).
 """
 
+import json
 import os
 import sys
 import time
@@ -27,6 +29,7 @@ from wifidiff_fast.eval.crossregion import _sites_in_margin
 from wifidiff_fast.eval.windows import site_windows
 from wifidiff_fast.physics.prior import load_calibration
 from wifidiff_fast.pipeline.evidence import kriging_evidence
+from wifidiff_fast.pipeline.localise import LocaliseParams
 from wifidiff_fast.pipeline.physics_map import PhysicsSettings, physics_explanations
 
 torch.set_num_threads(1)
@@ -38,7 +41,9 @@ bands = None if bands_env == "all" else tuple(int(b) for b in bands_env.split(",
 ns = [int(x) for x in os.environ.get("NS", "10,25,50").split(",")]
 seed = int(os.environ.get("SEED", 0))
 settings = PhysicsSettings(
-    max_sets=int(os.environ.get("MAX_SETS", 8)), heatmap=os.environ.get("HEATMAP", "heatmap_sim") or None
+    localise=LocaliseParams(**json.loads(os.environ.get("LOCALISE", "{}"))),
+    max_sets=int(os.environ.get("MAX_SETS", 8)),
+    heatmap=os.environ.get("HEATMAP", "heatmap_sim") or None,
 )
 params = load_calibration()
 est = None

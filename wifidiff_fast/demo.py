@@ -9,6 +9,7 @@ uncertainty, best baseline, on one dB colour scale).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -95,6 +96,8 @@ def _count(minimum: int):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime.progress import add_quiet_flag, for_cli
+
     p = argparse.ArgumentParser(
         prog="python -m wifidiff_fast.demo",
         description=__doc__,
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=_count(1), default=None, help="default: the checkpoint's (10)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=_count(0), default=0)
+    add_quiet_flag(p)
     args = p.parse_args(argv)
 
     from rich.console import Console
@@ -127,10 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     from .data.loaders import example_scenes
 
     console = Console(width=140)
+    # the spinner goes to stderr (the tables are the output) and follows the package-wide rule
+    show = for_cli(args.quiet)
+    status = Console(stderr=True).status if show else _no_status
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        est = RadioMapEstimator.from_pretrained(args.checkpoint, device=args.device)
+        est = RadioMapEstimator.from_pretrained(args.checkpoint, device=args.device, progress=show)
         scenes = example_scenes()
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in stage_names:
         stages.add_column(name, justify="right")
     try:
-        results = _run_all(args, console, est, scenes, out, summary, stages, stage_names)
+        results = _run_all(args, status, est, scenes, out, summary, stages, stage_names)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -167,14 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_all(args, console, est, scenes, out, summary, stages, stage_names) -> list[dict]:
+def _no_status(text: str):
+    return contextlib.nullcontext()
+
+
+def _run_all(args, status, est, scenes, out, summary, stages, stage_names) -> list[dict]:
     from .data.protocol import draw_samples, map_seed
     from .eval import BASELINES, nmse, rmse_db
 
     results = []
     for i, scene in enumerate(scenes):
         samples = draw_samples(scene.rss_dbm, scene.buildings, args.n, map_seed(args.seed, i, args.n))
-        with console.status(f"estimating {scene.name} ({i + 1}/{len(scenes)})"):
+        with status(f"estimating {scene.name} ({i + 1}/{len(scenes)})"):
             res = est.estimate(
                 scene.buildings,
                 samples,

@@ -4,13 +4,18 @@ ratio, the same-election check and the peers; bad arguments exit 2 with one line
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipeline"))
+from wifidiff_fast.bench import memory  # noqa: E402
 from wifidiff_fast.bench.__main__ import main  # noqa: E402
+from wifidiff_fast.bench.memory import PeakRSS  # noqa: E402
 
 from pipecases import write_tiny_checkpoint  # noqa: E402
 
@@ -68,6 +73,9 @@ def test_paper_and_fast_workloads_print_the_table_and_write_json(ckpt, tmp_path,
     assert rows[("fast", "pykrige")]["total_p50_ms"] > 0
     assert rows[("fast", "engine, one pass")]["boost_p50_ms"] > 0
     assert data["meta"]["torch"] and data["meta"]["cpu_count"] >= 1
+    assert "peak RSS Δ MB" in printed.out  # on CPU the column says what it measures
+    for row in data["rows"]:  # per row, from the timed runs: not the process-lifetime ru_maxrss
+        assert row["peak_rss_delta_mb"] >= 0 and row["peak_mem_mb"] >= row["peak_rss_delta_mb"]
 
 
 def test_unknown_workload_exits_2(capsys):
@@ -111,3 +119,23 @@ def test_batch_and_reuse_workloads(ckpt, tmp_path):
     assert {r["workload"] for r in rows} == {"batch (2 maps)", "reuse R=0.5"}
     batch = next(r for r in rows if r["workload"] == "batch (2 maps)" and r["impl"] == "engine")
     assert batch["maps"] == 2 and batch["maps_per_s"] > 0
+
+
+def test_peak_rss_sees_one_runs_own_allocation_and_not_earlier_ones():
+    held = np.ones(100 * 2**20 // 8)  # 100 MiB allocated and touched before the measured run
+    with PeakRSS() as idle:
+        time.sleep(0.05)
+    assert abs(idle.delta_mb) < 20  # what the process already held is not this run's
+    del held
+    with PeakRSS() as busy:
+        block = np.ones(100 * 2**20 // 8)  # touched: resident
+        time.sleep(0.1)  # held across several samples, then freed before the run ends
+        del block
+    assert busy.delta_mb > 80 and busy.peak_mb >= busy.delta_mb
+
+
+def test_peak_rss_where_rss_cannot_be_read_is_nan_not_zero(monkeypatch):
+    monkeypatch.setattr(memory, "rss_reader", lambda: None)
+    with PeakRSS() as m:
+        pass
+    assert math.isnan(m.peak_mb) and math.isnan(m.delta_mb)

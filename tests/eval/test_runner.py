@@ -146,8 +146,8 @@ class _FakeEstimator:
     truth = None
 
     @classmethod
-    def from_pretrained(cls, checkpoint, device="cpu"):
-        cls.created.append((checkpoint, device))
+    def from_pretrained(cls, checkpoint, device="cpu", progress=None):
+        cls.created.append((checkpoint, device, progress))
         return cls()
 
     def estimate(self, buildings, samples, **kw):
@@ -181,7 +181,8 @@ def test_estimator_methods_wiring(fake_estimator):
         "wifidiff-oracle",
     ]
     ms = {m.name: m for m in resolve_methods(names, opts, reuse=[0.0, 0.5])}
-    assert fake_estimator.created == [("tiny-ckpt", "cpu")]  # built once per process
+    # built once per process, its own per-request bar off (the runner's bar counts maps)
+    assert fake_estimator.created == [("tiny-ckpt", "cpu", False)]
     assert "boost-only@R=0.5" not in ms and "wifidiff-oracle@R=0.5" in ms
     s = draw_samples(sc.rss_dbm, sc.buildings, 5, 0)
     out = ms["wifidiff@R=0.5"](sc.buildings, s, target=sc.rss_dbm)
@@ -306,6 +307,20 @@ def test_cli_run_writes_json_and_markdown(capsys, tmp_path, tiny_dataset):
     assert len(m["by_n"]["10"]["per_map"]["nmse"]) == 2
     assert set(m["by_n"]["5"]["mean"]) == {"mse", "rmse", "nmse", "psnr", "ssim", "rmse_db"}
     assert md.read_text().strip() == printed.strip()
+
+
+def test_cli_progress_bar_only_on_a_terminal_or_when_forced(capsys, monkeypatch, registry, tiny_dataset):
+    registry("fake-const", lambda b, s: np.where(b == 1, np.nan, -60.0).astype(np.float32))
+    argv = ["--dataset", "tiny", "--methods", "fake-const", "--n", "5", "--limit", "1"]
+    monkeypatch.delenv("WIFIDIFF_PROGRESS", raising=False)
+    assert main(argv) == 0  # capsys's stderr is not a TTY: no bar by default
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("WIFIDIFF_PROGRESS", "1")
+    assert main(argv) == 0
+    assert "tiny fake-const N=5" in capsys.readouterr().err
+    for flag in ("--quiet", "--no-progress"):  # the flag beats the environment
+        assert main(argv + [flag]) == 0
+        assert capsys.readouterr().err == "", flag
 
 
 def test_cli_subprocess_one_line_error():

@@ -117,3 +117,29 @@ def test_heldout_folds_setting_is_checked():
     with pytest.raises(ValueError, match="learned_heldout_folds"):
         PhysicsSettings(learned_heldout_folds=1)
     assert PhysicsSettings.from_dict({"learned_heldout_folds": 0}).learned_heldout_folds == 0
+
+
+def test_physics_requests_build_their_networks_before_the_clock(tiny_ckpt, monkeypatch):
+    """Both boost batches the physics mode runs (the map, and the held-out folds in one batch) are
+    prepared before its timer starts, so a first build never lands in ``timings_ms["boost"]``."""
+    b, s, _ = _scene()
+    est = estimator(tiny_ckpt)
+    events = []
+    real_prepare, real_learned = est.prepare, est.learned_explanation
+
+    def prepare(shape, maps=1, candidates=None, tta=None):
+        events.append(("prepare", int(maps), candidates, tta))
+        return real_prepare(shape, maps, candidates, tta)
+
+    def learned(*args, **kwargs):
+        events.append(("learned",))
+        return real_learned(*args, **kwargs)
+
+    monkeypatch.setattr(est, "prepare", prepare)
+    monkeypatch.setattr(est, "learned_explanation", learned)
+    est.estimate(b, s, mode="physics")
+    first_learned = events.index(("learned",))
+    before = events[:first_learned]
+    folds = est.physics.settings.learned_heldout_folds
+    assert ("prepare", 1, 0, None) in before
+    assert ("prepare", folds, 0, False) in before

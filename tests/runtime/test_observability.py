@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 
 import pytest
@@ -98,3 +99,28 @@ def test_progress_bar_counts_and_quiet_mode_prints_nothing(monkeypatch):
         for _ in range(3):
             bar.update()
     assert "generation" in err.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_command_line_rule_quiet_flag_then_environment_then_terminal(monkeypatch):
+    monkeypatch.delenv("WIFIDIFF_PROGRESS", raising=False)
+    monkeypatch.setattr("sys.stderr", _Terminal())
+    assert progress.for_cli(False) and not progress.for_cli(True)  # on a terminal; --quiet wins
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # a pipe or a log file
+    assert not progress.for_cli(False)
+    monkeypatch.setenv("WIFIDIFF_PROGRESS", "1")
+    assert progress.for_cli(False) and not progress.for_cli(True)  # the flag beats the environment
+    monkeypatch.setenv("WIFIDIFF_PROGRESS", "0")
+    monkeypatch.setattr("sys.stderr", _Terminal())
+    assert not progress.for_cli(False)
+
+
+def test_quiet_flag_has_both_spellings():
+    p = argparse.ArgumentParser()
+    progress.add_quiet_flag(p)
+    assert p.parse_args(["--quiet"]).quiet and p.parse_args(["--no-progress"]).quiet
+    assert not p.parse_args([]).quiet

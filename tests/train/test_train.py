@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 
@@ -14,9 +15,9 @@ from wifidiff_fast.data.symmetry import dihedral
 from wifidiff_fast.models.checkpoint import load_checkpoint
 from wifidiff_fast.pipeline.estimator import RadioMapEstimator
 from wifidiff_fast.pipeline.params import PipelineConfig
-from wifidiff_fast.train.__main__ import main as train_main
+from wifidiff_fast.train.__main__ import _progress_bar, main as train_main
 from wifidiff_fast.train.data import N_RANGE, BatchSource, draw_conditions
-from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix
+from wifidiff_fast.train.loop import TrainConfig, Trainer, parse_mix, training_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -73,6 +74,15 @@ def test_parse_mix():
     assert parse_mix("brat:0.5,sim:0.5") == {"brat": 0.5, "sim": 0.5}
     assert parse_mix("sim") == {"sim": 1.0}
     assert parse_mix(" brat:2 , raytrace:1") == {"brat": 2.0, "raytrace": 1.0}
+
+
+def test_training_record_names_the_data_it_read():
+    """A simulator-only run must not claim BRAT region 1: cross-region checks trust brat_regions."""
+    assert training_data("sim:1") == {"data": "wifidiff_fast simulator", "brat_regions": []}
+    assert training_data("brat:0,sim:1")["brat_regions"] == []
+    mixed = training_data("brat:0.5,sim:0.3,raytrace:0.2")
+    assert mixed["brat_regions"] == [1]
+    assert mixed["data"].startswith("BRAT region 1") and mixed["data"].endswith("Sionna RT corpus")
 
 
 def test_batch_source_refuses_unknown_or_no_sources():
@@ -225,3 +235,15 @@ def test_cli_exports_without_training_and_reports_bad_mix(tmp_path, capsys):
         ["--preset", "tiny", "--run", str(tmp_path / "run2"), "--mix", "bogus:1", "--minutes", "0.01"]
     )
     assert rc == 2 and "unknown training source" in capsys.readouterr().err
+
+
+def test_progress_bar_only_on_a_terminal_or_when_forced_and_never_when_quiet(monkeypatch):
+    err = io.StringIO()  # not a terminal (nohup, a scheduler's log file)
+    monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.delenv("WIFIDIFF_PROGRESS", raising=False)
+    assert _progress_bar(quiet=False) is None and _progress_bar(quiet=True) is None
+    monkeypatch.setenv("WIFIDIFF_PROGRESS", "1")
+    assert _progress_bar(quiet=True) is None  # --quiet beats the environment
+    update = _progress_bar(quiet=False)
+    update(20, {"boost": 0.5})
+    assert "training" in err.getvalue()

@@ -13,8 +13,9 @@ Workloads (DESIGN §6, issue #12), all on the bundled example maps, diffusion pa
 The engine (``backend="auto"`` ops, ``--backend`` networks, channels_last) and the reference
 (plain-PyTorch ops, eager fp32 networks) run on the same inputs in the same process, their runs
 interleaved (engine, reference, reference, engine, …) so a loaded machine slows both alike; the
-table gives p50/p90 per stage after ``--warmup`` runs, maps/s, peak memory, the reference/engine
-ratio of the p50 totals and whether the engine elected the same candidate as the reference in
+table gives p50/p90 per stage after ``--warmup`` runs, maps/s, peak memory of the timed runs (CUDA:
+the allocator's peak; CPU: the sampled RSS peak above the RSS before each run, :mod:`.memory`),
+the reference/engine ratio of the p50 totals and whether the engine elected the same candidate as the reference in
 every run. Building or loading the engine's compiled networks happens before the first run and
 is reported separately, never inside a timing.
 """
@@ -22,15 +23,17 @@ is reported separately, never inside a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import resource
 import sys
 import time
 
 import numpy as np
 import torch
+
+from .memory import PeakRSS
 
 STAGES = ("boost", "critical_points", "generation", "election", "total")
 WORKLOADS = ("paper", "batch", "reuse", "fast")
@@ -55,17 +58,26 @@ def inputs(n_maps: int, n_samples: int, draw: int = 0):
     return items
 
 
-def peak_mb(device: torch.device) -> float:
-    """Peak device memory since the last reset (CUDA) or the process's peak RSS (CPU)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def summarise(
-    name: str, impl: str, timings: list[dict], maps: int, peak: float, extra: dict | None = None
+    name: str,
+    impl: str,
+    timings: list[dict],
+    maps: int,
+    peak: float,
+    extra: dict | None = None,
+    rss_delta: float | None = None,
 ) -> dict:
-    row = {"workload": name, "impl": impl, "maps": maps, "runs": len(timings), "peak_mem_mb": round(peak, 1)}
+    """One table row. ``peak``: CUDA, the allocator's peak (``max_memory_allocated``); CPU, the
+    highest process RSS sampled during the timed runs. ``rss_delta`` (CPU only, else None): the
+    most RSS one timed run added above the RSS just before it — the per-row figure on CPU."""
+    row = {
+        "workload": name,
+        "impl": impl,
+        "maps": maps,
+        "runs": len(timings),
+        "peak_mem_mb": round(peak, 1),
+        "peak_rss_delta_mb": None if rss_delta is None else round(rss_delta, 1),
+    }
     for s in STAGES:
         v = np.asarray([t.get(s, 0.0) for t in timings], dtype=np.float64)
         row[f"{s}_p50_ms"] = float(np.percentile(v, 50)) if len(v) else float("nan")
@@ -79,23 +91,38 @@ def interleaved(label: str, calls: dict, warmup: int, runs: int, device: torch.d
     """Run each callable ``warmup + runs`` times, alternating their order every round.
 
     ``calls``: impl -> fn() returning (timings dict, elected list or None). Returns per impl the
-    measured timings, the elected lists and the peak memory."""
-    out = {k: {"timings": [], "elected": [], "peak": 0.0} for k in calls}
+    measured timings, the elected lists and the peak memory of the timed runs only (``peak``; on
+    CPU also ``rss_delta``, else None; see :func:`summarise`)."""
+    cuda = device.type == "cuda"
+    out = {k: {"timings": [], "elected": [], "peaks": [], "rss_deltas": []} for k in calls}
     names = list(calls)
     for r in range(warmup + runs):
         order = names if r % 2 == 0 else names[::-1]
+        timed = r >= warmup
         for impl in order:
-            if device.type == "cuda":
+            if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
-            t0 = time.perf_counter()
-            timings, elected = calls[impl]()
-            wall = time.perf_counter() - t0
+            # CPU: sampled per run, as ru_maxrss is the process's lifetime peak (one value for all rows)
+            rss = PeakRSS() if timed and not cuda else contextlib.nullcontext()
+            with rss:
+                t0 = time.perf_counter()
+                timings, elected = calls[impl]()
+                wall = time.perf_counter() - t0
             kind = "warm-up" if r < warmup else f"run {r - warmup + 1}/{runs}"
             say(f"{label}: {impl:<10} {kind:<10} {wall:7.2f} s")
-            if r >= warmup:
-                out[impl]["timings"].append(timings)
-                out[impl]["elected"].append(elected)
-                out[impl]["peak"] = max(out[impl]["peak"], peak_mb(device))
+            if timed:
+                m = out[impl]
+                m["timings"].append(timings)
+                m["elected"].append(elected)
+                if cuda:
+                    m["peaks"].append(torch.cuda.max_memory_allocated(device) / 2**20)
+                else:
+                    m["peaks"].append(rss.peak_mb)
+                    m["rss_deltas"].append(rss.delta_mb)
+    for m in out.values():  # np.max keeps a nan (RSS unreadable here) visible
+        m["peak"] = float(np.max(m.pop("peaks")))
+        deltas = m.pop("rss_deltas")
+        m["rss_delta"] = float(np.max(deltas)) if deltas else None
     return out
 
 
@@ -116,7 +143,7 @@ def compare_rows(name: str, measured: dict, maps: int) -> list[dict]:
         if impl != "reference" and ref is not None and any(e >= 0 for e in elected):  # K = 0 elects nothing
             extra["same_elected"] = all(a == b for a, b in zip(m["elected"], ref["elected"]))
             extra["elected"] = m["elected"][-1]
-        rows.append(summarise(name, impl, m["timings"], maps, m["peak"], extra))
+        rows.append(summarise(name, impl, m["timings"], maps, m["peak"], extra, m["rss_delta"]))
     engine = next((r for r in rows if r["impl"] == "engine"), None)
     for row in rows:  # the reference row's value is the engine's speed-up
         row["over_engine"] = row["total_p50_ms"] / engine["total_p50_ms"] if engine else float("nan")
@@ -245,6 +272,8 @@ def print_table(rows: list[dict], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # CPU rows carry the RSS a run added (the lifetime RSS would be one number for all rows)
+    on_cpu = any(r.get("peak_rss_delta_mb") is not None for r in rows)
     table = Table(title=title)
     for col in (
         "workload",
@@ -252,7 +281,7 @@ def print_table(rows: list[dict], title: str) -> None:
         *(f"{s} p50" for s in STAGES),
         "total p90",
         "maps/s",
-        "peak MB",
+        "peak RSS Δ MB" if on_cpu else "peak alloc MB",
         "time ÷ engine",
         "same elected",
     ):
@@ -269,7 +298,7 @@ def print_table(rows: list[dict], title: str) -> None:
             *(ms(r[f"{s}_p50_ms"]) for s in STAGES),
             ms(r["total_p90_ms"]),
             f"{r['maps_per_s']:.3f}",
-            f"{r['peak_mem_mb']:.0f}",
+            f"{r['peak_rss_delta_mb'] if on_cpu else r['peak_mem_mb']:.0f}",
             f"{r['over_engine']:.2f}×",
             "" if same is None else ("yes" if same else "NO"),
         )

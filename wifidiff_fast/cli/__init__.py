@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(lead + rest)
     except SystemExit as exc:  # --help (0) or an argparse usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
-    quiet = args.quiet or args.json or not sys.stderr.isatty()
+    from ..runtime.progress import for_cli
+
+    quiet = not for_cli(args.quiet or args.json)  # the package-wide rule (runtime.progress)
     try:
         from . import console
 

@@ -217,7 +217,10 @@ def run(args, quiet: bool) -> dict:
 
     from ..pipeline.estimator import RadioMapEstimator
 
-    est = RadioMapEstimator.from_pretrained(args.checkpoint, device=args.device, backend=args.backend)
+    # the command shows its own bar or spinner (off under --quiet); the estimator's own would fight it
+    est = RadioMapEstimator.from_pretrained(
+        args.checkpoint, device=args.device, backend=args.backend, progress=False
+    )
     if args.clip_rss:
         samples, n_clipped = clip_rss(samples, (est.p_min, est.p_max))
         if n_clipped:

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..data.protocol import PAPER_N
+from ..runtime import progress
 from . import runner
 from .methods import EstimatorOptions, is_registered, method_names, parse_method_name, resolve_methods
 from .report import json_safe, machine_info, to_markdown, versions
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder holding brat/ and radiomapseer_like/ (default $WIFIDIFF_DATA_DIR or ../shared/data)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    progress.add_quiet_flag(p)
     p.add_argument("--debug", action="store_true", help="let errors raise with their traceback")
     g = p.add_argument_group("estimator options (wifidiff* methods)")
     g.add_argument("--checkpoint", default="small")
@@ -163,7 +164,9 @@ def run_cli(args: argparse.Namespace, argv: list[str]) -> dict:
             raise UsageError(f"unknown method {base!r}; choose from {', '.join(method_names())}")
     datasets = {name: get_dataset(name, data_dir=args.data_dir, limit=args.limit) for name in args.dataset}
     methods = resolve_methods(args.methods, options, reuse=args.reuse)
-    results = runner.evaluate(datasets, methods, ns=args.n, seed=args.seed, progress=not args.no_progress)
+    results = runner.evaluate(
+        datasets, methods, ns=args.n, seed=args.seed, progress=progress.for_cli(args.quiet)
+    )
     report = {
         "schema": "wifidiff_fast.eval/1",
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

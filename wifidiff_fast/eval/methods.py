@@ -144,7 +144,10 @@ def _estimator(options: EstimatorOptions) -> Any:
             raise ImportError(
                 f"the estimator (wifidiff_fast.pipeline.estimator) is not available: {exc}"
             ) from None
-        _ESTIMATORS[key] = module.RadioMapEstimator.from_pretrained(options.checkpoint, device=options.device)
+        # the runner's bar counts maps; a per-request bar under it would be noise (and ignore --quiet)
+        _ESTIMATORS[key] = module.RadioMapEstimator.from_pretrained(
+            options.checkpoint, device=options.device, progress=False
+        )
     return _ESTIMATORS[key]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.protocol import PAPER_N, draw_samples, map_seed
 from ..data.scene import Scene
+from ..runtime.progress import wanted as progress_wanted
 from .methods import Method
 from .metrics import all_metrics
 
@@ -35,17 +36,24 @@ def _mean(values: list[float]) -> float:
 
 
 def evaluate(
-    datasets: dict[str, list[Scene]], methods: list[Method], ns=PAPER_N, seed: int = 0, progress: bool = True
+    datasets: dict[str, list[Scene]],
+    methods: list[Method],
+    ns=PAPER_N,
+    seed: int = 0,
+    progress: bool | None = None,
 ) -> dict:
     """Run every method on every map of every data set at every N. Returns the ``datasets`` part
     of the JSON report: ``{dataset: {"maps": [...], "methods": {method: {"median_ms": ...,
     "by_n": {"N": {"mean": {metric: ...}, "median_ms": ..., "per_map": {metric: [...],
-    "ms": [...]}}}}}}}``. Means over maps; PSNR can be ``inf`` (a perfect map)."""
+    "ms": [...]}}}}}}}``. Means over maps; PSNR can be ``inf`` (a perfect map). ``progress``:
+    a bar on stderr; ``None`` = :func:`wifidiff_fast.runtime.progress.wanted` decides."""
     from tqdm.auto import tqdm
 
     ns = [int(n) for n in ns]
     total = sum(len(s) for s in datasets.values()) * len(ns) * len(methods)
-    bar = tqdm(total=total, disable=not progress, file=sys.stderr, unit="map", dynamic_ncols=True)
+    bar = tqdm(
+        total=total, disable=not progress_wanted(progress), file=sys.stderr, unit="map", dynamic_ncols=True
+    )
     report: dict = {}
     try:
         for ds_name, scenes in datasets.items():

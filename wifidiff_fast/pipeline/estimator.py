@@ -487,9 +487,14 @@ class RadioMapEstimator:
 
     def _run_physics(self, b: np.ndarray, s: np.ndarray, freq_mhz: float, seed: int, transmitters):
         params, settings = self.physics.params, self.physics.settings
+        use_learned = self.physics_learned_fallback and transmitters is None
+        if use_learned:  # build or load the boost networks before the clock starts
+            self.prepare(b.shape, 1, 0)
+            if settings.learned_heldout_folds:  # the held-out folds' batch (heldout_at_samples)
+                self.prepare(b.shape, max(2, min(settings.learned_heldout_folds, len(s))), 0, tta=False)
         t0 = time.perf_counter()
         learned = heldout = None
-        if self.physics_learned_fallback and transmitters is None:
+        if use_learned:
             # the boost network's map competes as the explanation for set-ups the prior does not fit
             learned, heldout = self.learned_explanation(b, s, seed)
         t_boost = (time.perf_counter() - t0) * 1e3

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from ..runtime.progress import add_quiet_flag, for_cli
 from .config import SOURCES, RTConfig
 from .corpus import generate
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         help="worker processes, one Dr.Jit thread each (default: min(2, cores))",
     )
     ap.add_argument("--data-dir", default=None, help="folder holding brat/ (default: WIFIDIFF_DATA_DIR)")
-    ap.add_argument("--no-progress", action="store_true")
+    add_quiet_flag(ap)
     args = ap.parse_args(argv)
     if args.n < 0:
         ap.error("--n must be >= 0")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             batch=args.batch,
             workers=args.workers,
-            progress=not args.no_progress,
+            progress=for_cli(args.quiet),
             data_dir=args.data_dir,
         )
     except (ImportError, ValueError, FileNotFoundError) as exc:

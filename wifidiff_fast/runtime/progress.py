@@ -1,5 +1,10 @@
 """Progress on long work: a tqdm bar on a terminal, nothing when stderr is not a TTY or when
-asked to be quiet (``enabled=False``; ``WIFIDIFF_PROGRESS=0``)."""
+asked to be quiet (``enabled=False``; ``WIFIDIFF_PROGRESS=0``).
+
+Every command line (``train``, ``eval``, ``demo``, ``raytrace``, ``wifidiff-fast``) decides through
+:func:`wanted` so one rule holds everywhere: its ``--quiet``/``--no-progress`` flag
+(:func:`add_quiet_flag`, read by :func:`for_cli`), then the environment, then the terminal.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,23 @@ def wanted(enabled: bool | None = None) -> bool:
     if env is not None:
         return env
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def for_cli(quiet: bool) -> bool:
+    """A command line's choice: ``--quiet`` turns progress off; without it the environment, then
+    the terminal decide (the flag cannot force progress on; ``WIFIDIFF_PROGRESS=1`` can)."""
+    return wanted(False if quiet else None)
+
+
+def add_quiet_flag(parser) -> None:
+    """``--quiet`` (alias ``--no-progress``) on an argparse parser, as ``args.quiet``."""
+    parser.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress display (default: shown when stderr is a terminal; WIFIDIFF_PROGRESS=0/1 overrides)",
+    )
 
 
 class _Quiet:

@@ -201,7 +201,7 @@ def make_runner(
     name: str = "net",
     broadcast: tuple[int, ...] = (),
 ) -> NetworkRunner:
-    """A runner for an already *selected* backend (see :func:`wifidiff_fast.runtime.select.select`)."""
+    """A runner for an already *selected* backend (chosen by :func:`wifidiff_fast.runtime.backends.select`)."""
     if backend == "eager":
         cls = NetworkRunner
     elif backend == "compile":

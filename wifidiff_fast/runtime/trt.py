@@ -3,7 +3,8 @@
 Only where the ``tensorrt`` package and its libraries are installed (none of this project's
 machines has them, DESIGN §3: this module is unverified here and its tests skip). The engine is
 cached like every artifact, keyed additionally by the TensorRT version and the GPU; the builder's
-timing cache lives beside the engines (one per GPU kind) so a rebuild for a new shape is quick.
+timing cache lives beside the engines (one per GPU kind and TensorRT version,
+:func:`timing_cache_path`) so a rebuild for a new shape is quick.
 The engine has one optimisation profile over the batch dimension (1 … ``MAX_BATCH``, tuned for the
 example batch) and runs on torch's current CUDA stream with torch-allocated buffers — no pycuda,
 no host synchronisation.
@@ -12,6 +13,8 @@ no host synchronisation.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import torch
 
@@ -23,6 +26,16 @@ log = logging.getLogger(__name__)
 ENGINE_FILE = "engine.plan"
 MAX_BATCH = 1024
 WORKSPACE_BYTES = 4 << 30
+
+
+def timing_cache_path(root: Path, device_tag: str, trt_version: str) -> Path:
+    """The builder's timing cache for one GPU kind (``artifacts.device_tag``) and one TensorRT
+    version. Keyed by the version too, as the engines are: TensorRT documents a timing cache as
+    valid only for the exact version that wrote it, so one file shared by two installs would be
+    rejected or thrown away at every switch between them. The name keeps only filename-safe
+    characters (GPU names have spaces)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{device_tag}-trt{trt_version}")
+    return Path(root) / "tensorrt" / f"timing-{safe}.cache"
 
 
 def _torch_dtype(trt, dt):
@@ -76,9 +89,7 @@ class TensorRTRunner(NetworkRunner):
                 network.get_input(i).name, (1, *rest), (opt, *rest), (max(opt, MAX_BATCH), *rest)
             )
         config.add_optimization_profile(profile)
-        timing_path = (
-            self.cache.root / "tensorrt" / f"timing-{self.key(inputs).device.replace(':', '_')}.cache"
-        )
+        timing_path = timing_cache_path(self.cache.root, self.key(inputs).device, trt.__version__)
         timing_path.parent.mkdir(parents=True, exist_ok=True)
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
@@ -126,4 +137,4 @@ class TensorRTRunner(NetworkRunner):
         return tuple(x.contiguous() for x in super()._cast(inputs))
 
 
-__all__ = ["TensorRTRunner"]
+__all__ = ["TensorRTRunner", "timing_cache_path"]

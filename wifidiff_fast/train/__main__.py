@@ -17,13 +17,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..runtime import progress
 from .loop import TrainConfig, Trainer
 
 
-def _progress_bar(total_minutes: float):
+def _progress_bar(quiet: bool):
+    """The per-step bar, or None (no bar) when quiet, not on a terminal or ``WIFIDIFF_PROGRESS=0``:
+    a bar redrawn into a log file (nohup, a scheduler) fills it with carriage-return noise."""
+    if not progress.for_cli(quiet):
+        return None
     from tqdm import tqdm
 
-    bar = tqdm(desc="training", unit="step", dynamic_ncols=True, mininterval=2.0)
+    bar = tqdm(desc="training", unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=2.0)
 
     def update(step: int, losses: dict) -> None:
         bar.update(1)
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         help="export the last EMA networks or those of the best validation (best.pt)",
     )
     p.add_argument("--plot", action="store_true", help="write <run>/loss.png from log.csv")
+    progress.add_quiet_flag(p)
     args = p.parse_args(argv)
     cfg = TrainConfig(
         preset=args.preset,
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         train_denoiser=args.stage != "boost",
     )
     try:
-        trainer = Trainer(cfg, progress=_progress_bar(args.minutes))
+        trainer = Trainer(cfg, progress=_progress_bar(args.quiet))
         if args.stage in ("joint", "boost"):
             trainer.train_joint()
         elif args.stage == "correction":

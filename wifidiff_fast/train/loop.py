@@ -81,6 +81,23 @@ def parse_mix(text: str) -> dict[str, float]:
     return out
 
 
+SOURCE_NAMES = {
+    "brat": "BRAT region 1 (region 2 held out for validation)",
+    "sim": "wifidiff_fast simulator",
+    "raytrace": "Sionna RT corpus",
+}
+
+
+def training_data(mix: str) -> dict:
+    """The record's ``data`` (in words) and ``brat_regions`` (what a cross-region check must not
+    score) for a ``--mix``; a source with weight 0 was never read."""
+    used = [name for name, weight in parse_mix(mix).items() if weight > 0]
+    return {
+        "data": " + ".join(SOURCE_NAMES.get(name, name) for name in used),
+        "brat_regions": [1] if "brat" in used else [],
+    }
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, progress=None):
         self.cfg = cfg
@@ -442,8 +459,7 @@ class Trainer:
             if self.init_config
             else None,
             "initial_training": self.init_config.get("training"),  # the record of the weights it started from
-            "data": "BRAT region 1 (region 2 held out for validation) + wifidiff_fast simulator"
-            + (" + Sionna RT corpus" if "raytrace" in self.joint_record["mix"] else ""),
+            **training_data(self.joint_record["mix"]),
         }
         settings = PipelineConfig(
             p_min_dbm=P_MIN_DBM, p_max_dbm=P_MAX_DBM, scheduler=self.sched_cfg, boost=self.boost_params
