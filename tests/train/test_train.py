@@ -211,6 +211,24 @@ def test_boost_stage_fine_tunes_the_attunet_alone_and_exports_the_best(tmp_path)
         Trainer(_cfg(tmp_path / "fresh")).export(tmp_path / "y", "y", select="best")
 
 
+def test_a_fine_tune_of_a_physics_checkpoint_keeps_its_calibration(tmp_path):
+    """The shipped checkpoint's default is the physics mode: its fine-tune must still run it."""
+    from wifidiff_fast.physics.calibrate import write_into_checkpoint
+    from wifidiff_fast.physics.prior import load_calibration
+
+    init = Trainer(_cfg(tmp_path / "init")).export(tmp_path / "init_ckpt", "init")
+    params = load_calibration().to_dict()
+    write_into_checkpoint(
+        init, {"params": params, "fitted_on": "test", "check_scores": {}, "date": "2026-12-03"}
+    )
+    trainer = Trainer(_cfg(tmp_path / "ft", max_steps=1, init_from=str(init), train_denoiser=False))
+    trainer.train_joint()
+    _, exported = load_checkpoint(trainer.export(tmp_path / "ft_ckpt", "ft"))
+    assert exported["pipeline"]["mode"] == "physics"
+    assert exported["physics"]["params"] == params
+    assert RadioMapEstimator.from_pretrained(tmp_path / "ft_ckpt").physics is not None
+
+
 def test_correction_stage(tmp_path):
     run = tmp_path / "run"
     trainer = Trainer(_cfg(run, corr_maps=1, corr_candidates=2, corr_steps=2, corr_epochs=2))

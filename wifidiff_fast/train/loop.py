@@ -473,6 +473,10 @@ class Trainer:
                 **{key: getattr(measured, key) for key in PIPELINE_KEYS},
             )
         config = {"name": name, "preset": self.cfg.preset, **settings.to_dict(), "training": record}
+        if self.init_config.get("physics") is not None:
+            # The prior's calibration belongs to the physics, not to the weights: a fine-tune of a
+            # physics-mode checkpoint keeps it (else its carried-over mode would have no block).
+            config["physics"] = self.init_config["physics"]
         return save_checkpoint(directory, ema_cpu, config)
 
     def _final_losses(self) -> dict:
