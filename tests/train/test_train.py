@@ -108,6 +108,19 @@ def test_batch_source_brat():
     assert all(torch.equal(batch[k], again[k]) for k in batch)  # seeded
 
 
+def test_batch_source_crops_at_the_full_maps_sample_density():
+    src = BatchSource(size=64, mix={"sim": 1.0}, seed=4, crop=32)
+    batch = src.next(6)
+    assert all(batch[k].shape == (6, 32, 32) for k in ("x0", "B", "S", "M"))
+    assert (batch["x0"][batch["B"] > 0] == -1).all() and (batch["M"][batch["B"] > 0] == 0).all()
+    lo, hi = max(1, round(N_RANGE[0] / 4)), round(N_RANGE[1] / 4)  # a quarter of the area
+    assert ((batch["n"] >= lo) & (batch["n"] <= hi)).all()
+    full = BatchSource(size=64, mix={"sim": 1.0}, seed=4).next(6)
+    assert full["x0"].shape == (6, 64, 64)
+    with pytest.raises(ValueError, match="crop"):
+        BatchSource(size=64, mix={"sim": 1.0}, crop=128)
+
+
 # ---------------------------------------------------------------------------- training
 def _cfg(run, **kw):
     base = dict(
@@ -227,6 +240,13 @@ def test_a_fine_tune_of_a_physics_checkpoint_keeps_its_calibration(tmp_path):
     assert exported["pipeline"]["mode"] == "physics"
     assert exported["physics"]["params"] == params
     assert RadioMapEstimator.from_pretrained(tmp_path / "ft_ckpt").physics is not None
+
+
+def test_training_on_crops_records_the_crop(tmp_path):
+    trainer = Trainer(_cfg(tmp_path / "crop", max_steps=1, crop=64, val_every=1000))
+    trainer.train_joint()
+    _, exported = load_checkpoint(trainer.export(tmp_path / "crop_ckpt", "crop"))
+    assert exported["training"]["crop"] == 64 and exported["training"]["steps"] == 1
 
 
 def test_correction_stage(tmp_path):

@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--mix", default="brat:0.5,sim:0.5", help="source:weight,... of brat, sim, raytrace")
+    p.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        help="train on random CROP² windows of the 256² maps, N at the full maps' sample density "
+        "(e.g. 128: a quarter of the network's work per map; validation stays at 256²)",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--raytrace-dir", default="corpus/raytrace")
     p.add_argument("--save-every", type=int, default=200)
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         val_every=args.val_every,
         seed=args.seed,
         mix=args.mix,
+        crop=args.crop,
         data_dir=args.data_dir,
         raytrace_dir=args.raytrace_dir,
         corr_maps=args.corr_maps,

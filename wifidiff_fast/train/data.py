@@ -55,9 +55,17 @@ class BatchSource:
         seed: int = 0,
         data_dir: str | None = None,
         raytrace_dir: str | None = None,
+        crop: int | None = None,
     ):
         self.device = torch.device(device)
         self.size = size
+        # Train on random crop × crop windows of the size × size maps: the same pixel scale and
+        # scenes, a quarter of the network's work at 128² of 256². N is drawn at the full map's
+        # sample density (its range scaled by the crop's area), so a crop sees what its part of a
+        # full-size request would.
+        if crop is not None and not 16 <= int(crop) <= size:
+            raise ValueError(f"crop must be in 16..{size} px (the map size), got {crop}")
+        self.crop = None if crop is None or int(crop) == size else int(crop)
         self.gen = torch.Generator().manual_seed(seed)
         self.mix = dict(mix or {"brat": 0.5, "sim": 0.5})
         unknown = sorted(set(self.mix) - {"brat", "sim", "raytrace"})
@@ -121,6 +129,16 @@ class BatchSource:
             bs.append(dihedral(torch.from_numpy(b).float(), k))
         return torch.stack(xs).to(self.device), torch.stack(bs).to(self.device)
 
+    def _crop(self, x0: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One random ``crop``² window per map."""
+        c, xs, bs = self.crop, [], []
+        for i in range(x0.shape[0]):
+            r = int(torch.randint(x0.shape[1] - c + 1, (1,), generator=self.gen))
+            q = int(torch.randint(x0.shape[2] - c + 1, (1,), generator=self.gen))
+            xs.append(x0[i, r : r + c, q : q + c])
+            bs.append(B[i, r : r + c, q : q + c])
+        return torch.stack(xs), torch.stack(bs)
+
     def next(self, batch: int) -> dict[str, torch.Tensor]:
         counts = torch.bincount(
             torch.multinomial(self.probs, batch, replacement=True, generator=self.gen),
@@ -134,6 +152,11 @@ class BatchSource:
                 bs.append(b)
         x0 = torch.cat(xs).clamp(-1, 1)
         B = torch.cat(bs)
+        n_range = N_RANGE
+        if self.crop is not None:
+            x0, B = self._crop(x0, B)
+            share = (self.crop / self.size) ** 2
+            n_range = (max(1, round(N_RANGE[0] * share)), max(2, round(N_RANGE[1] * share)))
         x0 = torch.where(B > 0, torch.full_like(x0, -1.0), x0)
-        S, M, n = draw_conditions(x0, B, self.gen)
+        S, M, n = draw_conditions(x0, B, self.gen, n_range)
         return {"x0": x0, "B": B, "S": S, "M": M, "n": n}

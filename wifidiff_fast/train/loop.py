@@ -60,6 +60,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     mix: str = "brat:0.5,sim:0.5"
+    crop: int | None = None  # train on random crop² windows of the 256² maps (None: whole maps)
     data_dir: str | None = None
     raytrace_dir: str | None = "corpus/raytrace"
     amp: bool = True
@@ -224,6 +225,7 @@ class Trainer:
             "mix": cfg.mix,
             "lr": cfg.lr,
             "stage": "joint" if cfg.train_denoiser else "boost",
+            "crop": cfg.crop,
         }
         source = BatchSource(
             cfg.device,
@@ -231,6 +233,7 @@ class Trainer:
             seed=cfg.seed + self.step,
             data_dir=cfg.data_dir,
             raytrace_dir=cfg.raytrace_dir,
+            crop=cfg.crop,
         )
         validator = Validator(cfg.device, data_dir=cfg.data_dir)
         deadline = time.time() + cfg.minutes * 60
