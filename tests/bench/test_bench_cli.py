@@ -139,3 +139,20 @@ def test_peak_rss_where_rss_cannot_be_read_is_nan_not_zero(monkeypatch):
     with PeakRSS() as m:
         pass
     assert math.isnan(m.peak_mb) and math.isnan(m.delta_mb)
+
+
+def test_pipeline_table_reports_the_timed_runs_memory(ckpt, tmp_path, capsys):
+    """``bench pipeline`` (the op-backend table): one row per backend, the peak memory of its
+    timed runs (sampled RSS on CPU), and the reference/engine ratio."""
+    out = tmp_path / "pipeline.json"
+    rc = main(
+        ["pipeline", "--checkpoint", str(ckpt), "--candidates", "2", "--steps", "1", "--n", "10"]
+        + ["--batch", "0", "--repeats", "1", "--backends", "auto,reference", "--json", str(out)]
+    )
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["auto", "reference"]
+    for r in rows:
+        assert r["peak_mem_mb"] > 0 and math.isfinite(r["peak_mem_mb"])
+        assert r["total_p50_ms"] > 0
+    assert "ref/engine" in capsys.readouterr().out

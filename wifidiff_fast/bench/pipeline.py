@@ -10,13 +10,15 @@ machines (``--json``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
-import resource
 import sys
 
 import numpy as np
 import torch
+
+from .memory import PeakRSS
 
 STAGES = ("boost", "critical_points", "generation", "election", "total")
 
@@ -35,12 +37,6 @@ def _inputs(n_maps: int, n_samples: int, seed: int):
     return items
 
 
-def _peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run(
     workload: str, backend: str, est_kwargs: dict, items, repeats: int, device: torch.device, **kw
 ) -> dict:
@@ -52,16 +48,20 @@ def run(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     per_stage = {s: [] for s in STAGES}
-    for _ in range(repeats):
-        res = est.estimate_batch(items, **kw)
-        for s in STAGES:
-            per_stage[s].append(res[0].timings_ms.get(s, 0.0))
+    # CPU: the RSS sampled during the timed runs (ru_maxrss would be the process's lifetime peak,
+    # build and warm-up included); CUDA: the allocator's peak since the reset above
+    with PeakRSS() if device.type != "cuda" else contextlib.nullcontext() as rss:
+        for _ in range(repeats):
+            res = est.estimate_batch(items, **kw)
+            for s in STAGES:
+                per_stage[s].append(res[0].timings_ms.get(s, 0.0))
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else rss.peak_mb
     out = {
         "workload": workload,
         "backend": backend,
         "maps": len(items),
         "repeats": repeats,
-        "peak_mem_mb": round(_peak_mb(device), 1),
+        "peak_mem_mb": round(peak, 1),
     }
     for s in STAGES:
         v = np.asarray(per_stage[s])
