@@ -36,6 +36,7 @@ from wifidiff_fast.pipeline.evidence import (
     KRIGING_NUGGET,
     KRIGING_RANGES_PX,
     evidence_weights,
+    kriging_likelihood,
     residual_correlation,
 )
 from wifidiff_fast.pipeline.localise import (
@@ -126,15 +127,7 @@ def scores(f: dict, params, refit: bool) -> dict:
     for fi in range(k):
         T, V = fold != fi, fold == fi
 
-        def profile(length, T=T):
-            R = residual_correlation(rc[T], length, KRIGING_NUGGET)
-            Ri, one = np.linalg.inv(R), np.ones(T.sum())
-            e = p[T] - float(one @ Ri @ p[T] / (one @ Ri @ one))
-            return -0.5 * (
-                T.sum() * math.log(max(float(e @ Ri @ e) / T.sum(), 1e-6)) + np.linalg.slogdet(R)[1]
-            )
-
-        length = max(KRIGING_RANGES_PX, key=profile)
+        length = max(KRIGING_RANGES_PX, key=lambda L, T=T: kriging_likelihood(p[T], rc[T], L))
         mean, var, sill = gp_predict(rc[T], p[T], rc[V], length, KRIGING_NUGGET, fit_mean=True)
         lp_k += log_density(p[V], mean, var * sill)
         cv_k[V] = p[V] - mean

@@ -90,9 +90,9 @@ def test_the_learned_maps_evidence_comes_from_held_out_folds(tiny_ckpt, monkeypa
     seen = {}
     real = estimator_module.physics_map
 
-    def spy(*args):
-        seen["heldout"] = args[-1]
-        return real(*args)
+    def spy(*args, **kwargs):
+        seen["heldout"] = kwargs["learned_heldout"]
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(estimator_module, "physics_map", spy)
     est.estimate(b, s, mode="physics")

@@ -74,7 +74,7 @@ def test_physics_map_is_its_explanations_combined():
     learned = _idw_predict(b)([s])[0]
     ex = physics_explanations(b, s, params, 5750.0, cfg, 0, learned_dbm=learned)
     assert len(ex.maps) == len(ex.variances) == len(ex.evidence) == ex.n_sets + 2  # + kriging + learned
-    pm = physics_map(b, s, params, 5750.0, cfg, 0, learned_dbm=learned)
+    pm = physics_map(b, s, params, 5750.0, cfg, seed=0, learned_dbm=learned)
     again = combine(ex, b, cfg)
     np.testing.assert_array_equal(pm.rss_dbm, again.rss_dbm)
     np.testing.assert_array_equal(pm.weights, again.weights)

@@ -147,7 +147,7 @@ def run(
                     params,
                     sc.freq_mhz,
                     settings,
-                    seed,
+                    seed=seed,
                     learned_dbm=r_hat,
                     learned_heldout=heldout,
                     transmitters=_sites_in_margin(sc, settings.localise.margin) if true_sites else None,

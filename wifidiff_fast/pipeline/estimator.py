@@ -498,7 +498,17 @@ class RadioMapEstimator:
             # the boost network's map competes as the explanation for set-ups the prior does not fit
             learned, heldout = self.learned_explanation(b, s, seed)
         t_boost = (time.perf_counter() - t0) * 1e3
-        pm = physics_map(b, s, params, freq_mhz, settings, seed, transmitters, learned, heldout)
+        pm = physics_map(
+            b,
+            s,
+            params,
+            freq_mhz,
+            settings,
+            seed=seed,
+            transmitters=transmitters,
+            learned_dbm=learned,
+            learned_heldout=heldout,
+        )
         rss = pm.rss_dbm.astype(np.float64)
         rows, cols = s[:, 0].astype(np.int64), s[:, 1].astype(np.int64)
         rss[rows, cols] = s[:, 2]  # real measurements always win

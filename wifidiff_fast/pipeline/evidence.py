@@ -20,7 +20,13 @@ import math
 
 import numpy as np
 
-__all__ = ["residual_correlation", "site_set_evidence", "kriging_evidence", "evidence_weights"]
+__all__ = [
+    "residual_correlation",
+    "site_set_evidence",
+    "kriging_likelihood",
+    "kriging_evidence",
+    "evidence_weights",
+]
 
 KRIGING_RANGES_PX = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0)
 KRIGING_NUGGET = 0.05
@@ -50,21 +56,22 @@ def site_set_evidence(
     return ll - 0.5 * (2 * n_sites + 1) * math.log(n)
 
 
+def kriging_likelihood(values: np.ndarray, rc: np.ndarray, length: float) -> float:
+    """Log-likelihood of the kriging model with range ``length``, mean and sill profiled."""
+    n = len(values)
+    one = np.ones(n)
+    R = residual_correlation(rc, length, KRIGING_NUGGET)
+    Ri1 = np.linalg.solve(R, one)
+    mu = float(Ri1 @ values / (one @ Ri1))
+    q, logdet = _quad_logdet(R, values - mu)
+    s2 = max(q / n, 1e-6)
+    return -0.5 * (n * math.log(s2) + logdet + n + n * math.log(2 * math.pi))
+
+
 def kriging_evidence(values: np.ndarray, rc: np.ndarray) -> float:
     """Penalised log-likelihood of the kriging model (best range of a grid, mean and sill profiled)."""
-    n = len(values)
-    best = -math.inf
-    one = np.ones(n)
-    for length in KRIGING_RANGES_PX:
-        R = residual_correlation(rc, length, KRIGING_NUGGET)
-        Ri1 = np.linalg.solve(R, one)
-        mu = float(Ri1 @ values / (one @ Ri1))
-        e = values - mu
-        q, logdet = _quad_logdet(R, e)
-        s2 = max(q / n, 1e-6)
-        ll = -0.5 * (n * math.log(s2) + logdet + n + n * math.log(2 * math.pi))
-        best = max(best, ll)
-    return best - 0.5 * 3 * math.log(n)
+    best = max(kriging_likelihood(values, rc, length) for length in KRIGING_RANGES_PX)
+    return best - 0.5 * 3 * math.log(len(values))
 
 
 def evidence_weights(

@@ -327,14 +327,10 @@ def physics_map(
     params: PropagationParams,
     freq_mhz: float = 5750.0,
     settings: PhysicsSettings | None = None,
-    seed: int = 0,
-    transmitters=None,
-    learned_dbm: np.ndarray | None = None,
-    learned_heldout: np.ndarray | None = None,
+    **explanation_args,
 ) -> PhysicsMap:
     """The transmitter-aware estimate for validated ``buildings [H, W]`` and ``samples [N, 3]``:
-    :func:`physics_explanations` weighted by :func:`combine` (arguments as there)."""
-    ex = physics_explanations(
-        buildings, samples, params, freq_mhz, settings, seed, transmitters, learned_dbm, learned_heldout
-    )
+    :func:`physics_explanations` weighted by :func:`combine`. ``explanation_args`` (``seed``,
+    ``transmitters``, ``learned_dbm``, ``learned_heldout``) go to :func:`physics_explanations`."""
+    ex = physics_explanations(buildings, samples, params, freq_mhz, settings, **explanation_args)
     return combine(ex, buildings, settings)
