@@ -195,6 +195,27 @@ def test_internal_error_is_exit_1_with_one_line(scene, capsys, monkeypatch):
     assert not (tmp / "m.npy").exists()
 
 
+def test_antenna_reaches_the_estimator(scene, capsys, monkeypatch):
+    """``--antenna omni`` is passed to estimate(); an unknown type is a usage error."""
+    tmp, _ = scene
+    from wifidiff_fast.pipeline import estimator
+
+    seen = {}
+    real = estimator.RadioMapEstimator.estimate
+
+    def spy(self, buildings, samples, **kwargs):
+        seen.update(kwargs)
+        return real(self, buildings, samples, **kwargs)
+
+    monkeypatch.setattr(estimator.RadioMapEstimator, "estimate", spy)
+    base = ["estimate", "--buildings", str(tmp / "b.png"), "--samples", str(tmp / "px.csv")]
+    assert main(base + ["--out", str(tmp / "m.npy"), "--antenna", "omni", "--quiet"]) == 0
+    assert seen["antenna"] == "omni" and seen["transmitters"] is None
+    assert np.isfinite(np.load(tmp / "m.npy")).any()
+    assert main(base + ["--out", str(tmp / "m.npy"), "--antenna", "dipole"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_usage_errors_are_exit_2(scene, capsys):
     tmp, _ = scene
     base = ["estimate", "--buildings", str(tmp / "b.png"), "--samples", str(tmp / "px.csv")]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wifidiff_fast.eval.crossregion import summarise, to_markdown
+from wifidiff_fast.eval.crossregion import gain_interval, summarise, to_markdown
 
 
 def _row(n, freq, idw, kriging, physics, learned=None):
@@ -36,3 +36,19 @@ def test_no_learned_row_without_a_learned_map():
     report = summarise([_row(25, 5750, 4.0, 2.0, 1.0)], META)
     assert report["summary"]["all"]["25"]["learned_gain_vs_best_peer"] is None
     assert "| — |" in to_markdown(report)
+
+
+def test_the_gain_interval_resamples_whole_windows():
+    # two windows, each with two bands; window a gains 4x, window b 1x
+    rows = [{**_row(10, f, 4.0, 4.0, 1.0), "map": f"brat2w_{f}MHz_r1c1"} for f in (1750, 5750)] + [
+        {**_row(10, f, 2.0, 2.0, 2.0), "map": f"brat2w_{f}MHz_r9c9"} for f in (1750, 5750)
+    ]
+    lo, hi = gain_interval(rows, draws=4000)
+    # resampling windows reaches every mix of a and b: all a (4x) and all b (1x) are both drawn
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(4.0)
+    point = summarise(rows, META)["summary"]["all"]["10"]
+    assert lo <= point["gain_vs_best_peer"] <= hi
+    # identical windows leave no spread
+    same = [{**_row(25, 5750, 3.0, 2.0, 1.0), "map": f"brat2w_5750MHz_r{i}c0"} for i in range(5)]
+    assert gain_interval(same) == pytest.approx((2.0, 2.0))
+    assert "2.00–2.00×" in to_markdown(summarise(same, META))

@@ -1,5 +1,6 @@
 """The transmitter-aware path through the Estimator, end to end, and its checkpoint block."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -56,6 +57,25 @@ def test_known_transmitters_skip_localisation(tiny_ckpt):
         est.estimate(b, s, mode="magic")
     with pytest.raises(ValueError, match="freq_mhz"):
         est.estimate(b, s, mode="physics", freq_mhz=5.0)
+
+
+def test_the_user_can_say_the_transmitters_are_omni(tiny_ckpt):
+    """antenna="omni" reaches the physics path (the planted omni AP of unknown power is found);
+    other values and the diffusion mode are refused."""
+    b = layout(64, 64, seed=5, fill=0.15)
+    omni = dataclasses.replace(load_calibration(), omni=True)
+    truth = prior_map(b, np.array([[30.0, 18.0]], np.float32), 5750.0, omni, step_px=1.0).numpy() - 20.0
+    open_ = np.argwhere(b == 0)
+    pick = open_[np.random.default_rng(0).choice(len(open_), 30, replace=False)]
+    s = np.column_stack([pick, truth[pick[:, 0], pick[:, 1]]]).astype(np.float64)
+    est = estimator(tiny_ckpt)
+    res = est.estimate(b, s, mode="physics", antenna="omni")
+    assert np.hypot(*(res.transmitters[0, :2] - [30.0, 18.0])) <= 3.0
+    assert abs(res.transmitters[0, 2] - (-20.0)) < 1.0  # its power, fitted freely
+    with pytest.raises(ValueError, match="antenna must be one of sector, omni"):
+        est.estimate(b, s, mode="physics", antenna="dipole")
+    with pytest.raises(ValueError, match="antenna= is used by mode='physics' only"):
+        est.estimate(b, s, mode="diffusion", antenna="omni")
 
 
 def _rewrite(path, edit):

@@ -1,10 +1,15 @@
-"""The physics map's pieces: the explanations, their weighting, and the held-out learned evidence."""
+"""The physics map's pieces: the explanations, their weighting, the held-out learned evidence,
+and the site model each kind of transmitter gets."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from wifidiff_fast.physics.prior import load_calibration, prior_map
+from wifidiff_fast.pipeline.localise import LocaliseParams
 from wifidiff_fast.pipeline.physics_map import (
+    ANTENNAS,
     PhysicsSettings,
     combine,
     heldout_at_samples,
@@ -90,3 +95,42 @@ def test_heldout_evidence_takes_weight_from_a_learned_map_that_only_copies_its_s
     assert honest.evidence[-1] < optimistic.evidence[-1]
     np.testing.assert_array_equal(honest.evidence[:-1], optimistic.evidence[:-1])
     assert combine(honest, b, cfg).weights[-1] < combine(optimistic, b, cfg).weights[-1]
+
+
+def _omni_scene(H=64, W=64, n=30, site=(22.0, 38.0), power_db=-17.0):
+    """Noiseless samples of one omni transmitter whose power is far from the calibrated masts'."""
+    b = layout(H, W, seed=4, fill=0.12)
+    params = dataclasses.replace(load_calibration(), omni=True)
+    truth = prior_map(b, np.array([site], np.float32), 5750.0, params, step_px=1.0).numpy() + power_db
+    open_ = np.argwhere(b == 0)
+    pick = open_[np.random.default_rng(2).choice(len(open_), n, replace=False)]
+    s = np.column_stack([pick, truth[pick[:, 0], pick[:, 1]]]).astype(np.float64)
+    return b, s, truth
+
+
+def test_an_omni_transmitter_of_unknown_power_is_found_when_the_set_up_says_omni():
+    b, s, truth = _omni_scene()
+    open_ = b == 0
+    fast = LocaliseParams(coarse_step_px=6.0, n_starts=2, max_sites=2, capacity=4)
+    errors = {}
+    for antenna in ANTENNAS:
+        cfg = PhysicsSettings(localise=fast, antenna=antenna, kriging_fallback=False)
+        pm = physics_map(b, s, load_calibration(), 5750.0, cfg)
+        errors[antenna] = float(np.sqrt(np.mean((pm.rss_dbm[open_] - truth[open_]) ** 2)))
+        if antenna == "omni":
+            site = pm.localisation.sites[0]
+            assert np.hypot(site.row - 22.0, site.col - 38.0) <= 3.0, site
+            assert abs(site.offset_db - (-17.0)) < 1.0  # the power is fitted, not held to the masts'
+    # the sector model, held near the masts' power, cannot reproduce it as well
+    assert errors["omni"] < 1.0 < errors["sector"], errors
+
+
+def test_the_site_model_of_each_antenna():
+    params = load_calibration()
+    p, search = PhysicsSettings(antenna="sector").site_model(params)
+    assert p is params and search.offset_sigma_db == LocaliseParams().offset_sigma_db
+    p, search = PhysicsSettings(antenna="omni").site_model(params)
+    assert p.omni and search.offset_sigma_db is None
+    assert p.path_loss_exp == params.path_loss_exp  # distance and walls as calibrated
+    with pytest.raises(ValueError, match="antenna must be one of sector, omni"):
+        PhysicsSettings(antenna="isotropic")

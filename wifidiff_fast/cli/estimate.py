@@ -102,6 +102,13 @@ def add_parser(sub, formatter) -> None:
         help="carrier frequency in MHz (physics; default: the checkpoint's, 5750)",
     )
     m.add_argument(
+        "--antenna",
+        choices=("sector", "omni"),
+        default=None,
+        help="what the transmitters are (physics): sector masts as calibrated, or omni transmitters "
+        "of unknown power such as WiFi access points (default: the checkpoint's, sector)",
+    )
+    m.add_argument(
         "--transmitters",
         default=None,
         metavar="R,C[;R,C...]",
@@ -244,6 +251,8 @@ def run(args, quiet: bool) -> dict:
         mode=args.mode,
         freq_mhz=args.freq_mhz,
     )
+    if args.antenna is not None:
+        kwargs["antenna"] = args.antenna
     mode = args.mode or est.mode
     H, W = raster.mask.shape
     tiled = max(H, W) > args.tile or args.ray is not None

@@ -13,7 +13,7 @@ registered with ``wants_freq=True`` also gets ``freq_mhz=`` (the scene's carrier
   ``boost-only`` (the boost block's rough map ``R_hat_dbm``, ``candidates=0``, with the
   checkpoint's symmetry averaging), ``boost-one-pass`` (the same after one network pass,
   ``tta=False``), ``physics`` (the transmitter-aware path, ``mode="physics"``, given the
-  scene's carrier) and
+  scene's carrier), ``physics-omni`` (the same told the transmitters are omni, ``antenna="omni"``) and
   ``wifidiff-oracle`` (all K candidates, keeps the one with the lowest true MSE on the [0, 1]
   scale — an upper bound on what any election could reach; it sees the ground truth).
 * Reuse: ``NAME@R=0.3`` runs an estimator method with midpoint-reuse ratio 0.3. A list of ratios
@@ -175,11 +175,12 @@ def _estimator_factory(
 
             return Method(name, fn)
 
-        if mode == "physics":
+        if mode in ("physics", "physics-omni"):
+            antenna = "omni" if mode == "physics-omni" else None  # None: the checkpoint's setting
 
             def fn(buildings, samples, freq_mhz=None):
                 return est.estimate(
-                    buildings, samples, mode="physics", freq_mhz=freq_mhz, seed=options.seed
+                    buildings, samples, mode="physics", freq_mhz=freq_mhz, seed=options.seed, antenna=antenna
                 ).rss_dbm
 
             return Method(name, fn, wants_freq=True)
@@ -239,6 +240,9 @@ register_method(
 # The transmitter-aware path (localise → calibrated propagation prior → residual kriging), the
 # shipped default of estimate(); the scene's carrier is passed when the data set knows it.
 register_method("physics", factory=_estimator_factory("physics", True, False, mode="physics"))
+# The same, told that the transmitters are omnidirectional of unknown power (estimate(...,
+# antenna="omni")): what a user who knows the set-up, e.g. one WiFi access point, would ask for.
+register_method("physics-omni", factory=_estimator_factory("physics-omni", True, False, mode="physics-omni"))
 # The oracle picks, among the same diffusion candidates as wifidiff-paper, the one with the lowest
 # true error: the gap to wifidiff-paper is what the election loses.
 register_method(

@@ -32,6 +32,7 @@ networks are only read; the midpoint cache has its own lock).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -56,7 +57,7 @@ from .boost import boost_condition, random_points_per_map, rough_map
 from .cache import MidpointCache
 from .generate import CandidateGenerator
 from .params import MODES, PipelineConfig, SamplerSettings, int_arg, real_arg
-from .physics_map import PhysicsSettings, heldout_at_samples, physics_map
+from .physics_map import ANTENNAS, PhysicsSettings, heldout_at_samples, physics_map
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MIN_SIZE = 32
@@ -326,6 +327,7 @@ class RadioMapEstimator:
         freq_mhz: float | None = None,
         transmitters=None,
         tta: bool | None = None,
+        antenna: str | None = None,
     ) -> EstimateResult:
         """Estimate one map.
 
@@ -339,7 +341,9 @@ class RadioMapEstimator:
         ``known_write`` (default: the checkpoint's setting) steers the DDIM steps through S′ (see
         the module notes). ``tta`` (diffusion; default: the checkpoint's ``boost.tta``) averages
         the boost map over the grid's 8 symmetries; ``False`` with ``candidates=0`` is the fastest
-        estimate there is, one network pass."""
+        estimate there is, one network pass. ``antenna`` (physics; default: the checkpoint's,
+        ``"sector"``) says what the transmitters are: ``"sector"`` masts as calibrated, or
+        ``"omni"`` transmitters of unknown power such as WiFi access points."""
         return self.estimate_batch(
             [(buildings, samples)],
             candidates=candidates,
@@ -356,6 +360,7 @@ class RadioMapEstimator:
             freq_mhz=freq_mhz,
             transmitters=transmitters,
             tta=tta,
+            antenna=antenna,
         )[0]
 
     def estimate_batch(
@@ -375,6 +380,7 @@ class RadioMapEstimator:
         freq_mhz: float | None = None,
         transmitters=None,
         tta: bool | None = None,
+        antenna: str | None = None,
     ) -> list[EstimateResult]:
         """Many maps in one call; maps of the same grid size run as one batch (diffusion mode).
         ``transmitters`` applies to every map of the batch."""
@@ -392,6 +398,10 @@ class RadioMapEstimator:
             raise ValueError(
                 "tta= is used by mode='diffusion' only (the physics mode keeps the checkpoint's)"
             )
+        if mode == "diffusion" and antenna is not None:
+            raise ValueError("antenna= is used by mode='physics' only")
+        if antenna is not None and antenna not in ANTENNAS:
+            raise ValueError(f"antenna must be one of {', '.join(ANTENNAS)}, got {antenna!r}")
         tta = self.boost_params.tta if tta is None else bool(tta)
         freq = None
         if mode == "physics":
@@ -419,7 +429,10 @@ class RadioMapEstimator:
         if not clean:
             raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
         if mode == "physics":
-            return [self._run_physics(b, s, freq, sampler.seed, transmitters) for b, s in clean]
+            settings = self.physics.settings
+            if antenna is not None:
+                settings = dataclasses.replace(settings, antenna=antenna)
+            return [self._run_physics(b, s, freq, sampler.seed, transmitters, settings) for b, s in clean]
         results: list[EstimateResult | None] = [None] * len(clean)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (b, _) in enumerate(clean):
@@ -485,8 +498,16 @@ class RadioMapEstimator:
         R_hat = rough_map(self.runners.boost, B, S, M, tta=False).float().cpu().numpy()
         return [model_to_dbm(r.astype(np.float64), self.p_min, self.p_max) for r in R_hat]
 
-    def _run_physics(self, b: np.ndarray, s: np.ndarray, freq_mhz: float, seed: int, transmitters):
-        params, settings = self.physics.params, self.physics.settings
+    def _run_physics(
+        self,
+        b: np.ndarray,
+        s: np.ndarray,
+        freq_mhz: float,
+        seed: int,
+        transmitters,
+        settings: PhysicsSettings,
+    ):
+        params = self.physics.params
         use_learned = self.physics_learned_fallback and transmitters is None
         if use_learned:  # build or load the boost networks before the clock starts
             self.prepare(b.shape, 1, 0)

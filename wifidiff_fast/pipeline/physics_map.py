@@ -21,6 +21,7 @@ where the explanations disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,7 @@ from .localise import (
 )
 
 __all__ = [
+    "ANTENNAS",
     "PhysicsSettings",
     "PhysicsMap",
     "Explanations",
@@ -53,9 +55,21 @@ __all__ = [
 ]
 
 
+# The transmitter types the prior can model. "sector": the calibrated set-up (masts with three
+# sector antennas and a downtilt, at the calibrated power ± offset_sigma_db). "omni": an
+# omnidirectional transmitter of unknown power (a WiFi access point, a small cell): no sector or
+# elevation pattern, the power fitted freely to the samples; distance, walls and shadows as
+# calibrated.
+ANTENNAS = ("sector", "omni")
+
+
 @dataclass(frozen=True)
 class PhysicsSettings:
     localise: LocaliseParams = field(default_factory=LocaliseParams)
+    # What the user knows of the transmitters (ANTENNAS). Not inferred by default: letting omni
+    # site sets compete with the sector ones measured worse at N = 10 on BRAT region 1
+    # (RESULTS §0.000000).
+    antenna: str = "sector"
     residual_kriging: bool = True
     map_step_px: float = 1.0  # ray-march step of the full-grid prior
     # The mixture σ (kriging variance + spread between explanations) is set to ±2σ coverage of
@@ -88,6 +102,17 @@ class PhysicsSettings:
             )
         if self.fallback_share is not None and not 0.0 < self.fallback_share < 1.0:
             raise ValueError(f"fallback_share must be in (0, 1) or None, got {self.fallback_share}")
+        if self.antenna not in ANTENNAS:
+            raise ValueError(f"antenna must be one of {', '.join(ANTENNAS)}, got {self.antenna!r}")
+
+    def site_model(self, params: PropagationParams) -> tuple[PropagationParams, LocaliseParams]:
+        """The prior's parameters and the search settings for this set-up's ``antenna``: an
+        omni transmitter drops the sector pattern and frees the power."""
+        if self.antenna == "omni":
+            return dataclasses.replace(params, omni=True), dataclasses.replace(
+                self.localise, offset_sigma_db=None
+            )
+        return params, self.localise
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,14 +238,15 @@ def physics_explanations(
     and the learned map where they apply; :func:`combine` weights them.
     """
     cfg = settings or PhysicsSettings()
+    params, search = cfg.site_model(params)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if transmitters is not None:
-        sites = check_sites(transmitters, buildings.shape, cfg.localise.margin)
-        loc = known_sites(buildings, samples, sites, params, freq_mhz, cfg.localise)
+        sites = check_sites(transmitters, buildings.shape, search.margin)
+        loc = known_sites(buildings, samples, sites, params, freq_mhz, search)
     else:
         starts = None if cfg.heatmap is None else _heatmap_starts(cfg.heatmap, buildings, samples, freq_mhz)
-        loc = localise(buildings, samples, params, freq_mhz, cfg.localise, seed, extra_starts=starts)
+        loc = localise(buildings, samples, params, freq_mhz, search, seed, extra_starts=starts)
     timings["localise"] = (time.perf_counter() - t0) * 1e3
     rows, cols = samples[:, 0].astype(np.int64), samples[:, 1].astype(np.int64)
     rc = samples[:, :2].astype(np.float64)
@@ -243,7 +269,7 @@ def physics_explanations(
         log_prior = (
             0.0
             if transmitters is not None
-            else inside_log_prior(st.sites, buildings.shape, cfg.localise.inside_sigma_px)
+            else inside_log_prior(st.sites, buildings.shape, search.inside_sigma_px)
         )
         evidence.append(
             site_set_evidence(
