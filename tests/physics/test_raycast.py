@@ -1,5 +1,7 @@
 """The ray cast: building length and walls on straight segments."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +114,55 @@ def test_site_geometry_counts_the_outside_with_the_rasters_own_statistics():
     assert opened.walls.item() == 0
     with pytest.raises(ValueError, match="unknown"):
         site_geometry(b, tx, pts, unknown="open")
+
+
+def _march_one(occ, a, b, step, clear, fraction, unknown):
+    """One segment marched step by step in plain Python: the docstring's definition, written out
+    (positions and comparisons in float32, as the batched march computes them)."""
+    H, W = occ.shape
+    f32 = torch.float32
+    d = (b - a).to(f32)
+    ll = d.norm().clamp_min(1e-6)
+    u = d / ll
+    n = max(1, math.ceil(float(d.norm()) / step))
+    length = walls = out_px = 0.0
+    last = last_out = 0.0
+    prev = 0.0
+    for k in range(n):
+        s = torch.tensor(k + 0.5, dtype=f32) * step
+        if not (s < ll - 0.5 and s > clear and s > (1.0 - fraction) * ll):
+            prev = 0.0  # steps off the ray never block
+            continue
+        r, c = float(torch.round(a[0] + u[0] * s)), float(torch.round(a[1] + u[1] * s))
+        if 0 <= r < H and 0 <= c < W:
+            o = float(occ[int(r), int(c)])
+        else:
+            o, out_px, last_out = 0.0, out_px + step, float(s)
+        length += o * step
+        walls += float(o > prev)
+        last = float(s) if o else last
+        prev = o
+    if unknown is not None:
+        length += out_px * unknown[0]
+        walls += out_px * unknown[1]
+        if last == 0 and out_px * (unknown[0] + unknown[1]) > 0:
+            last = last_out
+    return length, walls, (float(ll) - last) if last > 0 else 0.0
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.4])
+@pytest.mark.parametrize("unknown", [None, (0.2, 0.05)])
+def test_the_batched_march_equals_marching_each_ray_alone(fraction, unknown):
+    """The batched, chunked march (sorted by length, masks fused) against one ray at a time, for
+    rays that start inside, outside and across the raster."""
+    g = torch.Generator().manual_seed(3)
+    occ = (torch.rand(40, 56, generator=g) < 0.3).to(torch.uint8)
+    a = torch.rand(60, 2, generator=g) * torch.tensor([80.0, 100.0]) - torch.tensor([20.0, 22.0])
+    b = torch.rand(60, 2, generator=g) * torch.tensor([39.0, 55.0])
+    got = segment_obstruction(
+        occ, a, b, step_px=0.7, clear_px=1.5, chunk=4096, receiver_fraction=fraction, unknown=unknown
+    )
+    for q in range(len(a)):
+        want = _march_one(occ, a[q], b[q], 0.7, 1.5, fraction, unknown)
+        for name, x, y in zip(("length", "walls", "exit"), got, want):
+            assert float(x[q]) == pytest.approx(y, abs=1e-4), (name, q)

@@ -123,26 +123,27 @@ def segment_obstruction(
         u = d[take] / ll[:, None]
         rows = torch.round(a[take, 0, None] + u[:, 0, None] * s[None])  # [q, M]
         cols = torch.round(a[take, 1, None] + u[:, 1, None] * s[None])
-        inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+        # The clamped indices serve both the lookup and the inside test (a step is inside the
+        # raster exactly when clamping leaves it where it is): fewer passes over [q, M].
+        rows_in, cols_in = rows.clamp(0, H - 1), cols.clamp(0, W - 1)
+        inside = (rows_in == rows) & (cols_in == cols)
         # Stop half a pixel short of the point: its own pixel is open by construction.
-        on_ray = (
-            (s[None] < ll[:, None] - 0.5)
-            & (s[None] > clear_px)
-            & (s[None] > (1.0 - receiver_fraction) * ll[:, None])
-        )
-        idx = (rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1)).long()
-        o = occ[idx] * (inside & on_ray)
+        on_ray = (s[None] < ll[:, None] - 0.5) & (s > clear_px)[None]
+        if receiver_fraction < 1.0:
+            on_ray &= s[None] > (1.0 - receiver_fraction) * ll[:, None]
+        o = torch.where(inside & on_ray, occ[(rows_in * W + cols_in).long()], 0.0)
         length[take] = o.sum(1) * step_px
         walls[take] = ((o[:, 1:] > o[:, :-1]).sum(1) + o[:, 0]).to(torch.float32)
-        # distance from the last building pixel on the ray to the point (0 when in line of sight)
-        last = torch.where(o > 0, s[None].expand_as(o), torch.zeros_like(o)).amax(1)
+        # distance from the last building pixel on the ray to the point (0 when in line of sight);
+        # o is 0 or 1 and s > 0, so o·s is s on buildings and 0 elsewhere
+        last = (o * s).amax(1)
         if unknown is not None:
             outside = ~inside & on_ray
             out_px = outside.sum(1).to(torch.float32) * step_px
             length[take] += out_px * unknown[0]
             walls[take] += out_px * unknown[1]
             # The expected obstacles lie before the ray enters the raster, never after a known one.
-            last_out = torch.where(outside, s[None].expand_as(o), torch.zeros_like(o)).amax(1)
+            last_out = torch.where(outside, s, 0.0).amax(1)
             last = torch.where((last == 0) & (out_px * (unknown[0] + unknown[1]) > 0), last_out, last)
         exit_px[take] = torch.where(last > 0, ll - last, torch.zeros_like(ll))
         i += take.numel()
