@@ -213,7 +213,11 @@ def test_antenna_reaches_the_estimator(scene, capsys, monkeypatch):
     assert seen["antenna"] == "omni" and seen["transmitters"] is None
     assert np.isfinite(np.load(tmp / "m.npy")).any()
     assert main(base + ["--out", str(tmp / "m.npy"), "--antenna", "dipole"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice" in err
+    from wifidiff_fast.pipeline.physics_map import ANTENNAS
+
+    assert all(a in err.split("choose from", 1)[1] for a in ANTENNAS)  # the estimator's types
 
 
 def test_usage_errors_are_exit_2(scene, capsys):

@@ -103,7 +103,7 @@ def add_parser(sub, formatter) -> None:
     )
     m.add_argument(
         "--antenna",
-        choices=("sector", "omni"),
+        choices=("sector", "omni"),  # pipeline.physics_map.ANTENNAS, without importing torch for --help
         default=None,
         help="what the transmitters are (physics): sector masts as calibrated, or omni transmitters "
         "of unknown power such as WiFi access points (default: the checkpoint's, sector)",

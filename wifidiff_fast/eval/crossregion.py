@@ -201,7 +201,7 @@ def gain_interval(
     rows: list[dict], draws: int = 2000, level: float = 0.9, seed: int = 0
 ) -> tuple[float, float]:
     """Bootstrap interval of the MSE gain over the better peer, windows resampled with replacement
-    (a window's bands are one draw: they share the buildings, the sites and the sample pixels).
+    (a window's bands are one draw: they share the buildings and the sites).
     Windows cut from one region overlap, so this is the spread of these windows, not of cities."""
     by_window: dict[str, list[dict]] = {}
     for r in rows:
