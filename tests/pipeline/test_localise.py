@@ -9,6 +9,7 @@ from wifidiff_fast.physics.prior import load_calibration, prior_map
 from wifidiff_fast.pipeline.localise import (
     LocaliseParams,
     SiteHypothesis,
+    _Scorer,
     check_sites,
     inside_log_prior,
     known_sites,
@@ -147,3 +148,26 @@ def test_bad_settings_and_priors_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="empty"):
         check_sites(np.zeros((0, 2)), (96, 96), 0.5)
     assert check_sites([[-40.0, 130.0]], (96, 96), 0.5).shape == (1, 2)
+
+
+def test_the_scorer_casts_each_position_once_and_keeps_it_within_its_budget(monkeypatch):
+    """Positions the search visits again come from the memo (each cast once), equal to a fresh
+    cast to float32 rounding; the memo starts afresh when it would outgrow its budget."""
+    b = _city()
+    s = _noiseless_samples(b, [(40.0, 55.0)], 20)
+    scorer = _Scorer(b, s[:, :2], PARAMS, 5750.0, 1.0)
+    cast = []
+    real = scorer._cast
+    monkeypatch.setattr(scorer, "_cast", lambda pos, q: cast.append(len(pos)) or real(pos, q))
+    first = torch.tensor([[10.0, 12.0], [-30.0, 50.0], [10.0, 12.0]])
+    rows = scorer.site_db(first)
+    assert cast == [2] and torch.equal(rows[0], rows[2])  # the repeated position cast once
+    again = scorer.site_db(torch.tensor([[-30.0, 50.0], [70.0, 3.0]]))
+    assert cast == [2, 1] and torch.equal(again[0], rows[1])  # only the new one is cast
+    fresh = _Scorer(b, s[:, :2], PARAMS, 5750.0, 1.0).site_db(torch.tensor([[70.0, 3.0]]))
+    torch.testing.assert_close(again[1], fresh[0], rtol=0, atol=1e-4)
+    scorer.site_db(torch.tensor([[1.0, 2.0]]), idx=torch.tensor([0, 3]))  # subsets are not kept
+    assert len(scorer._rows) == 3
+    monkeypatch.setattr(_Scorer, "MAX_KEPT", 3 * len(s))
+    scorer.site_db(torch.tensor([[5.0, 5.0]]))
+    assert set(scorer._rows) == {(5.0, 5.0)}

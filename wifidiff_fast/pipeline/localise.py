@@ -184,7 +184,17 @@ def _score_sets(
 
 
 class _Scorer:
-    """Site power at the samples for any set of positions, with the geometry done once per call."""
+    """Site power at the samples for any set of positions, with the geometry done once per call.
+
+    The search visits the same positions again and again (starts that converge to one site, the
+    overlapping refinement grids, every sweep re-placing a site given the others), so each
+    position's row over all samples is kept and cast once: localisation runs 2–4× faster. A row
+    depends only on its own position (every ray is marched on its own), so a kept row is what
+    casting again would give, up to the last bit of float32 (vectorised maths may round a value
+    differently at another place in a batch; measured ≤ 1e-5 dB on the maps, RESULTS §0.000000).
+    """
+
+    MAX_KEPT = 1 << 24  # kept values (64 MB of float32), then the memo starts afresh
 
     def __init__(self, buildings, samples_rc, params: PropagationParams, freq_mhz: float, step_px: float):
         self.b = torch.as_tensor(buildings)
@@ -192,12 +202,26 @@ class _Scorer:
         self.params, self.freq, self.step = params, freq_mhz, step_px
         # the window's statistics for the terrain outside it: once, not at every refinement
         self.unknown = unknown_rates(self.b)
+        self._rows: dict[tuple[float, float], torch.Tensor] = {}
 
-    def site_db(self, pos: torch.Tensor, idx=None) -> torch.Tensor:
-        q = self.q if idx is None else self.q[idx]
+    def _cast(self, pos: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         geom = site_geometry(self.b, pos, q, self.step, self.params.roof_fraction, self.unknown)
         with torch.no_grad():
             return site_power_db(geom, self.params, self.freq)
+
+    def site_db(self, pos: torch.Tensor, idx=None) -> torch.Tensor:
+        """``[positions, samples]`` dBm at the samples (``idx``: at that subset, not kept)."""
+        if idx is not None:
+            return self._cast(pos, self.q[idx])
+        keys = [tuple(k) for k in pos.tolist()]
+        new = list(dict.fromkeys(k for k in keys if k not in self._rows))
+        if new:
+            if (len(self._rows) + len(new)) * max(1, len(self.q)) > self.MAX_KEPT:
+                self._rows.clear()
+                new = list(dict.fromkeys(keys))
+            for k, row in zip(new, self._cast(torch.tensor(new, dtype=torch.float32), self.q)):
+                self._rows[k] = row
+        return torch.stack([self._rows[k] for k in keys])
 
 
 def _grid(lo_r, hi_r, lo_c, hi_c, step) -> torch.Tensor:
