@@ -206,6 +206,20 @@ def test_estimator_methods_wiring(fake_estimator):
     assert fake_estimator.calls[-1]["return_candidates"]
 
 
+def test_physics_methods_pass_the_carrier_and_the_antenna(fake_estimator):
+    """``physics`` keeps the checkpoint's antenna (None), ``physics-omni`` asks for omni sites."""
+    sc = _tiny_scenes(k=1)[0]
+    fake_estimator.truth = sc.rss_dbm
+    ms = {m.name: m for m in resolve_methods(["physics", "physics-omni"], EstimatorOptions(seed=3))}
+    s = draw_samples(sc.rss_dbm, sc.buildings, 5, 0)
+    for name, antenna in (("physics", None), ("physics-omni", "omni")):
+        assert ms[name].wants_freq
+        np.testing.assert_allclose(ms[name](sc.buildings, s, freq_mhz=2750.0), sc.rss_dbm + 5.0)
+        kw = fake_estimator.calls[-1]
+        assert kw["mode"] == "physics" and kw["antenna"] == antenna, name
+        assert kw["freq_mhz"] == 2750.0 and kw["seed"] == 3
+
+
 def test_import_of_eval_does_not_load_the_estimator():
     code = (
         "import sys, wifidiff_fast.eval, wifidiff_fast.eval.runner, wifidiff_fast.eval.cli; "
