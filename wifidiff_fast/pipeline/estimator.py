@@ -57,7 +57,7 @@ from .boost import boost_condition, random_points_per_map, rough_map
 from .cache import MidpointCache
 from .generate import CandidateGenerator
 from .params import MODES, PipelineConfig, SamplerSettings, int_arg, real_arg
-from .physics_map import ANTENNAS, PhysicsSettings, heldout_at_samples, physics_map
+from .physics_map import PhysicsSettings, heldout_at_samples, physics_map
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MIN_SIZE = 32
@@ -400,8 +400,11 @@ class RadioMapEstimator:
             )
         if mode == "diffusion" and antenna is not None:
             raise ValueError("antenna= is used by mode='physics' only")
-        if antenna is not None and antenna not in ANTENNAS:
-            raise ValueError(f"antenna must be one of {', '.join(ANTENNAS)}, got {antenna!r}")
+        physics_settings = None
+        if mode == "physics":  # PhysicsSettings checks the antenna, before any input is read
+            physics_settings = self.physics.settings
+            if antenna is not None:
+                physics_settings = dataclasses.replace(physics_settings, antenna=antenna)
         tta = self.boost_params.tta if tta is None else bool(tta)
         freq = None
         if mode == "physics":
@@ -429,10 +432,9 @@ class RadioMapEstimator:
         if not clean:
             raise ValueError("estimate_batch needs at least one (buildings, samples) pair")
         if mode == "physics":
-            settings = self.physics.settings
-            if antenna is not None:
-                settings = dataclasses.replace(settings, antenna=antenna)
-            return [self._run_physics(b, s, freq, sampler.seed, transmitters, settings) for b, s in clean]
+            return [
+                self._run_physics(b, s, freq, sampler.seed, transmitters, physics_settings) for b, s in clean
+            ]
         results: list[EstimateResult | None] = [None] * len(clean)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (b, _) in enumerate(clean):

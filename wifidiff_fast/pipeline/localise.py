@@ -191,7 +191,8 @@ class _Scorer:
     position's row over all samples is kept and cast once: localisation runs 2–4× faster. A row
     depends only on its own position (every ray is marched on its own), so a kept row is what
     casting again would give, up to the last bit of float32 (vectorised maths may round a value
-    differently at another place in a batch; measured ≤ 1e-5 dB on the maps, RESULTS §0.000000).
+    differently at another place in a batch; the evaluation re-run with it printed the same
+    numbers, RESULTS §0.000000).
     """
 
     MAX_KEPT = 1 << 24  # kept values (64 MB of float32), then the memo starts afresh
